@@ -1,0 +1,42 @@
+//! Fit y = 3x − 1 by gradient descent: the smallest complete wgrad program.
+//! Ops are recorded, then each step runs as one GPU submit; values are read only when printed.
+//!
+//!     cargo run --release --example quickstart
+
+use wgrad::{Device, Tensor};
+
+fn main() -> wgrad::Result<()> {
+    let dev = Device::gpu().unwrap_or_else(|e| {
+        eprintln!("warning: {e}\nfalling back to the CPU reference backend");
+        Device::cpu()
+    });
+    println!("device: {}", dev.name());
+    dev.manual_seed(0);
+
+    // Data: 256 points on a noisy line.
+    let x = Tensor::uniform(&dev, &[256, 1], -1.0, 1.0);
+    let y = x
+        .affine(3.0, -1.0)
+        .add(&Tensor::normal(&dev, &[256, 1], 0.0, 0.05));
+
+    // Parameters are leaves that require gradients.
+    let w = Tensor::zeros(&dev, &[1, 1]).requires_grad_();
+    let b = Tensor::zeros(&dev, &[1]).requires_grad_();
+
+    for step in 0..=200 {
+        let loss = x.matmul(&w).add(&b).mse(&y);
+        let grads = loss.backward();
+        {
+            let _no_grad = dev.no_grad();
+            for p in [&w, &b] {
+                p.assign(&p.sub(&grads.wrt(p).mul_scalar(0.5)));
+            }
+        }
+        dev.flush()?; // forward, backward and update: one submit
+        if step % 50 == 0 {
+            println!("step {step:>3}  loss {:.5}", loss.item()?);
+        }
+    }
+    println!("w = {:.3}, b = {:.3} (true: 3, -1)", w.item()?, b.item()?);
+    Ok(())
+}

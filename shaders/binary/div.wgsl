@@ -1,0 +1,2 @@
+// div: a / b
+fn f(a: f32, b: f32) -> f32 { return a / b; }

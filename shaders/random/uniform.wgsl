@@ -1,0 +1,2 @@
+// uniform on [a, b): a + (b - a) u, u = (w.x >> 8) / 2^24 in [0, 1)
+fn sample(w: vec4<u32>, a: f32, b: f32) -> f32 { return a + (b - a) * (f32(w.x >> 8u) * (1.0 / 16777216.0)); }

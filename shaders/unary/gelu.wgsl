@@ -1,0 +1,13 @@
+// gelu, tanh form: f(x) = x/2 · (1 + tanh(u)), u = √(2/π) (x + 0.044715 x³)
+// df = (1 + t)/2 + x/2 · (1 - t²) · √(2/π) (1 + 3·0.044715 x²), t = tanh(u)
+const C: f32 = 0.7978845608028654;
+const K: f32 = 0.044715;
+fn tanh_safe(u: f32) -> f32 {
+    let e = exp(-2.0 * abs(u));
+    return sign(u) * (1.0 - e) / (1.0 + e);
+}
+fn f(x: f32, a: f32, b: f32) -> f32 { return 0.5 * x * (1.0 + tanh_safe(C * (x + K * x * x * x))); }
+fn df(x: f32, y: f32, a: f32, b: f32) -> f32 {
+    let t = tanh_safe(C * (x + K * x * x * x));
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * C * (1.0 + 3.0 * K * x * x);
+}

@@ -1,0 +1,82 @@
+//! The CPU reference backend: runs each node's reference loop (f64 inside) in tape order.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use crate::error::{Error, Result};
+use crate::tensor::{Node, Storage, Tensor};
+
+fn values(t: &Tensor) -> Option<Rc<RefCell<Vec<f64>>>> {
+    match t.storage() {
+        Storage::Cpu(v) => Some(v),
+        Storage::Empty => None,
+        Storage::Gpu(_) => unreachable!("GPU storage on the CPU device"),
+    }
+}
+
+/// Run `nodes` in order. A node that ran keeps its result even if a later one fails.
+pub(crate) fn run(nodes: &[Rc<Node>], anomaly: bool) -> Result<()> {
+    for node in nodes {
+        let op = node.op.as_ref().expect("only op nodes are pending");
+        let inputs = node.inputs.borrow();
+        if op.is_view() {
+            *node.storage.borrow_mut() = Some(inputs[0].storage());
+            continue;
+        }
+        let held: Vec<Option<Rc<RefCell<Vec<f64>>>>> = inputs.iter().map(values).collect();
+        let borrowed: Vec<Option<std::cell::Ref<'_, Vec<f64>>>> = held
+            .iter()
+            .map(|v| v.as_ref().map(|v| v.borrow()))
+            .collect();
+        let ins: Vec<&[f64]> = borrowed
+            .iter()
+            .map(|b| b.as_ref().map_or(&[][..], |v| v.as_slice()))
+            .collect();
+        if node.targets.is_empty() {
+            let mut out = vec![0.0; crate::shape::numel(&node.shape)];
+            op.cpu(&ins, &mut [&mut out]);
+            let finite = if anomaly {
+                check_finite(node, &out)
+            } else {
+                Ok(())
+            };
+            let storage = if out.is_empty() {
+                Storage::Empty
+            } else {
+                Storage::Cpu(Rc::new(RefCell::new(out)))
+            };
+            *node.storage.borrow_mut() = Some(storage);
+            finite?;
+        } else {
+            let held: Vec<Option<Rc<RefCell<Vec<f64>>>>> =
+                node.targets.iter().map(values).collect();
+            let mut borrowed: Vec<Option<std::cell::RefMut<'_, Vec<f64>>>> = held
+                .iter()
+                .map(|v| v.as_ref().map(|v| v.borrow_mut()))
+                .collect();
+            let mut outs: Vec<&mut [f64]> = borrowed
+                .iter_mut()
+                .map(|b| b.as_mut().map_or(&mut [][..], |v| v.as_mut_slice()))
+                .collect();
+            op.cpu(&ins, &mut outs);
+            *node.storage.borrow_mut() = Some(Storage::Empty);
+            if anomaly {
+                for o in &outs {
+                    check_finite(node, o)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_finite(node: &Node, values: &[f64]) -> Result<()> {
+    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+        return Err(Error::Anomaly {
+            op: node.op_name().to_string(),
+            location: node.location.to_string(),
+            value: v.to_string(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,652 @@
+//! The wgpu backend: adapter and device, a pipeline cache keyed by shader name, a buffer pool,
+//! one uniform buffer per step addressed by dynamic offsets, and the executor that records every
+//! pending node into one compute pass and submits it once.
+
+mod pool;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU64;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use pool::GpuBuffer;
+use pool::Pool;
+
+use crate::device::DeviceOptions;
+use crate::error::{Error, Result};
+use crate::op::{MAX_PARAMS, Shader};
+use crate::tensor::{Node, Storage, Tensor};
+
+/// Counters of the GPU executor since the device was created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GpuStats {
+    /// Compute dispatches recorded.
+    pub dispatches: u64,
+    /// Queue submissions that ran nodes (readbacks are counted apart).
+    pub submits: u64,
+    /// Readbacks to the host.
+    pub readbacks: u64,
+    /// Storage buffers ever created, and their bytes.
+    pub buffers_created: u64,
+    pub bytes_created: u64,
+    /// Buffers held by live tensors, and their bytes.
+    pub buffers_live: u64,
+    pub bytes_live: u64,
+    /// Buffers waiting in the pool.
+    pub buffers_pooled: u64,
+    /// Compute pipelines compiled.
+    pub pipelines: u64,
+}
+
+struct Layout {
+    bind: wgpu::BindGroupLayout,
+    pipeline: wgpu::PipelineLayout,
+}
+
+struct Pipeline {
+    pipeline: wgpu::ComputePipeline,
+    layout: Rc<Layout>,
+}
+
+/// Submissions allowed in flight before a flush waits for the oldest (bounds queued work).
+const MAX_IN_FLIGHT: usize = 3;
+
+pub(crate) struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    timeout: Duration,
+    pool: Rc<Pool>,
+    layouts: RefCell<HashMap<(usize, usize), Rc<Layout>>>,
+    pipelines: RefCell<HashMap<&'static str, Rc<Pipeline>>>,
+    uniform: RefCell<Option<wgpu::Buffer>>,
+    dummy: wgpu::Buffer,
+    uncaptured: Arc<Mutex<Vec<String>>>,
+    lost: Arc<Mutex<Option<String>>>,
+    in_flight: RefCell<VecDeque<wgpu::SubmissionIndex>>,
+    dispatches: Cell<u64>,
+    submits: Cell<u64>,
+    readbacks: Cell<u64>,
+}
+
+/// The adapters wgpu can see, in the order `WGRAD_ADAPTER=<index>` counts them.
+pub fn adapters() -> Vec<wgpu::Adapter> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+}
+
+fn pick_adapter(wanted: Option<String>) -> Result<wgpu::Adapter> {
+    let all = adapters();
+    if all.is_empty() {
+        return Err(Error::NoAdapter {
+            detail: String::new(),
+        });
+    }
+    let Some(wanted) = wanted.filter(|w| !w.is_empty()) else {
+        // wgpu's preference: a discrete GPU, then integrated, then anything (lavapipe).
+        let rank = |a: &wgpu::Adapter| match a.get_info().device_type {
+            wgpu::DeviceType::DiscreteGpu => 0,
+            wgpu::DeviceType::IntegratedGpu => 1,
+            wgpu::DeviceType::VirtualGpu => 2,
+            wgpu::DeviceType::Other => 3,
+            wgpu::DeviceType::Cpu => 4,
+        };
+        return Ok(all.into_iter().min_by_key(rank).expect("non-empty"));
+    };
+    let present = all
+        .iter()
+        .enumerate()
+        .map(|(i, a)| format!("{i}: {}", a.get_info().name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let by_index = wanted.parse::<usize>().ok().filter(|&i| i < all.len());
+    let lower = wanted.to_lowercase();
+    let found = match by_index {
+        Some(i) => all.into_iter().nth(i),
+        None => all
+            .into_iter()
+            .find(|a| a.get_info().name.to_lowercase().contains(&lower)),
+    };
+    found.ok_or(Error::AdapterNotFound { wanted, present })
+}
+
+impl Gpu {
+    pub(crate) fn new(options: DeviceOptions) -> Result<Gpu> {
+        let wanted = options
+            .adapter
+            .clone()
+            .or_else(|| std::env::var("WGRAD_ADAPTER").ok());
+        let adapter = pick_adapter(wanted)?;
+        let info = adapter.get_info();
+        let limits = options.limits.clone().unwrap_or_else(|| adapter.limits());
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgrad"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::RequestDevice(e.to_string()))?;
+
+        let uncaptured = Arc::new(Mutex::new(Vec::new()));
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        let lost = Arc::new(Mutex::new(None));
+        let sink = lost.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut l) = sink.lock() {
+                *l = Some(format!("{reason:?}: {message}"));
+            }
+        });
+
+        let timeout = options.timeout.unwrap_or_else(|| {
+            let secs = std::env::var("WGRAD_TIMEOUT_SECS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(600);
+            Duration::from_secs(secs)
+        });
+        let dummy = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad empty input"),
+            size: 16,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        let pool = Rc::new(Pool::new(device.clone(), limits.max_buffer_size));
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            timeout,
+            pool,
+            layouts: RefCell::new(HashMap::new()),
+            pipelines: RefCell::new(HashMap::new()),
+            uniform: RefCell::new(None),
+            dummy,
+            uncaptured,
+            lost,
+            in_flight: RefCell::new(VecDeque::new()),
+            dispatches: Cell::new(0),
+            submits: Cell::new(0),
+            readbacks: Cell::new(0),
+        })
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.info.name, self.info.backend, self.info.device_type
+        )
+    }
+
+    pub(crate) fn stats(&self) -> GpuStats {
+        GpuStats {
+            dispatches: self.dispatches.get(),
+            submits: self.submits.get(),
+            readbacks: self.readbacks.get(),
+            buffers_created: self.pool.created.get(),
+            bytes_created: self.pool.created_bytes.get(),
+            buffers_live: self.pool.live.get(),
+            bytes_live: self.pool.live_bytes.get(),
+            buffers_pooled: self.pool.pooled(),
+            pipelines: self.pipelines.borrow().len() as u64,
+        }
+    }
+
+    /// Fails if the device was lost or wgpu reported an error outside any scope.
+    fn check_health(&self) -> Result<()> {
+        if let Some(reason) = self.lost.lock().ok().and_then(|l| l.clone()) {
+            return Err(Error::DeviceLost { reason });
+        }
+        let errors = self
+            .uncaptured
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        if let Some(message) = errors.into_iter().next() {
+            return Err(Error::Validation {
+                op: "(outside a step)".into(),
+                message,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_binding(&self, op: &str, bytes: u64) -> Result<()> {
+        let limit = self.limits.max_storage_buffer_binding_size;
+        if bytes > limit {
+            return Err(Error::TooLarge {
+                op: op.to_string(),
+                what: "storage binding",
+                needed: bytes,
+                limit,
+                limit_name: "max_storage_buffer_binding_size",
+            });
+        }
+        if bytes / 4 > u32::MAX as u64 {
+            return Err(Error::TooLarge {
+                op: op.to_string(),
+                what: "u32-indexed tensor",
+                needed: bytes,
+                limit: u32::MAX as u64 * 4,
+                limit_name: "u32 element index",
+            });
+        }
+        Ok(())
+    }
+
+    /// A buffer holding `data`, written before the next submit.
+    pub(crate) fn upload(&self, data: &[f32]) -> Result<GpuBuffer> {
+        self.check_health()?;
+        let bytes = std::mem::size_of_val(data) as u64;
+        self.check_binding("upload", bytes)?;
+        let buf = self.pool.take(bytes, "upload")?;
+        self.queue
+            .write_buffer(buf.raw(), 0, bytemuck::cast_slice(data));
+        Ok(buf)
+    }
+
+    fn layout(&self, inputs: usize, outputs: usize) -> Rc<Layout> {
+        if let Some(l) = self.layouts.borrow().get(&(inputs, outputs)) {
+            return l.clone();
+        }
+        let storage = |binding: u32, read_only: bool| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let mut entries: Vec<_> = (0..inputs).map(|i| storage(i as u32, true)).collect();
+        entries.extend((0..outputs).map(|i| storage((inputs + i) as u32, false)));
+        entries.push(wgpu::BindGroupLayoutEntry {
+            binding: (inputs + outputs) as u32,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: None,
+            },
+            count: None,
+        });
+        let bind = self
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("wgrad inputs, outputs, params"),
+                entries: &entries,
+            });
+        let pipeline = self
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: None,
+                bind_group_layouts: &[Some(&bind)],
+                immediate_size: 0,
+            });
+        let l = Rc::new(Layout { bind, pipeline });
+        self.layouts
+            .borrow_mut()
+            .insert((inputs, outputs), l.clone());
+        l
+    }
+
+    fn pipeline(
+        &self,
+        shader: &'static Shader,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<Rc<Pipeline>> {
+        if let Some(p) = self.pipelines.borrow().get(shader.name) {
+            return Ok(p.clone());
+        }
+        let layout = self.layout(inputs, outputs);
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(shader.name),
+                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(shader.name),
+                layout: Some(&layout.pipeline),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            return Err(Error::ShaderRejected {
+                shader: shader.name.to_string(),
+                message: e.to_string(),
+            });
+        }
+        let p = Rc::new(Pipeline { pipeline, layout });
+        self.pipelines.borrow_mut().insert(shader.name, p.clone());
+        Ok(p)
+    }
+
+    fn uniform_buffer(&self, bytes: u64) -> wgpu::Buffer {
+        let mut slot = self.uniform.borrow_mut();
+        if let Some(b) = slot.as_ref().filter(|b| b.size() >= bytes) {
+            return b.clone();
+        }
+        let size = bytes.next_power_of_two().max(4096);
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad step params"),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        *slot = Some(b.clone());
+        b
+    }
+
+    /// Record every node into one compute pass and submit once. On failure nothing ran: every
+    /// node is left unrun (and can be retried).
+    pub(crate) fn run(&self, nodes: &[Rc<Node>], anomaly: bool) -> Result<()> {
+        let result = self
+            .check_health()
+            .and_then(|()| self.encode_and_submit(nodes));
+        if result.is_err() {
+            for n in nodes {
+                n.reset();
+            }
+        }
+        result?;
+        if anomaly {
+            self.check_finite(nodes)?;
+        }
+        Ok(())
+    }
+
+    fn encode_and_submit(&self, nodes: &[Rc<Node>]) -> Result<()> {
+        struct Dispatch {
+            node: usize,
+            pipeline: Rc<Pipeline>,
+            params: Vec<u8>,
+            workgroups: u64,
+        }
+        let mut plan = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            let op = node.op.as_ref().expect("only op nodes are pending");
+            let inputs = node.inputs.borrow();
+            if op.is_view() {
+                *node.storage.borrow_mut() = Some(inputs[0].storage());
+                continue;
+            }
+            if node.targets.is_empty() {
+                let bytes = crate::shape::numel(&node.shape) as u64 * 4;
+                if bytes == 0 {
+                    *node.storage.borrow_mut() = Some(Storage::Empty);
+                    continue;
+                }
+                self.check_binding(op.name(), bytes)?;
+                let buf = self.pool.take(bytes, op.name())?;
+                *node.storage.borrow_mut() = Some(Storage::Gpu(Rc::new(buf)));
+            } else {
+                *node.storage.borrow_mut() = Some(Storage::Empty);
+            }
+            let kernel = op.kernel();
+            if kernel.workgroups == 0 {
+                continue;
+            }
+            let outputs = node.targets.len().max(1);
+            let pipeline = self.pipeline(kernel.shader, inputs.len(), outputs)?;
+            plan.push(Dispatch {
+                node: i,
+                pipeline,
+                params: kernel.params,
+                workgroups: kernel.workgroups,
+            });
+        }
+        if plan.is_empty() {
+            return Ok(());
+        }
+
+        let slot = (self.limits.min_uniform_buffer_offset_alignment as usize).max(MAX_PARAMS);
+        let mut params = vec![0u8; plan.len() * slot];
+        for (j, d) in plan.iter().enumerate() {
+            params[j * slot..j * slot + d.params.len()].copy_from_slice(&d.params);
+        }
+        let uniform = self.uniform_buffer(params.len() as u64);
+
+        let invalid = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let binds: Vec<wgpu::BindGroup> = plan
+            .iter()
+            .map(|d| self.bind_group(&nodes[d.node], &d.pipeline.layout, &uniform))
+            .collect();
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("wgrad step"),
+            });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("wgrad step"),
+                timestamp_writes: None,
+            });
+            for (j, (d, bind)) in plan.iter().zip(&binds).enumerate() {
+                let [x, y, z] = grid(
+                    d.workgroups,
+                    self.limits.max_compute_workgroups_per_dimension,
+                )
+                .ok_or_else(|| Error::TooLarge {
+                    op: nodes[d.node].op_name().to_string(),
+                    what: "grid of workgroups",
+                    needed: d.workgroups,
+                    limit: (self.limits.max_compute_workgroups_per_dimension as u64).pow(3),
+                    limit_name: "max_compute_workgroups_per_dimension",
+                })?;
+                pass.set_pipeline(&d.pipeline.pipeline);
+                pass.set_bind_group(0, bind, &[(j * slot) as u32]);
+                pass.dispatch_workgroups(x, y, z);
+            }
+        }
+        self.queue.write_buffer(&uniform, 0, &params);
+        let index = self.queue.submit([encoder.finish()]);
+        let oom = pollster::block_on(oom.pop());
+        let invalid = pollster::block_on(invalid.pop());
+        if let Some(e) = oom {
+            return Err(Error::OutOfMemory {
+                op: "step".into(),
+                message: e.to_string(),
+            });
+        }
+        if let Some(e) = invalid {
+            return Err(Error::Validation {
+                op: "step".into(),
+                message: e.to_string(),
+            });
+        }
+        self.dispatches
+            .set(self.dispatches.get() + plan.len() as u64);
+        self.submits.set(self.submits.get() + 1);
+        self.throttle(index)
+    }
+
+    /// Keep at most [`MAX_IN_FLIGHT`] submissions queued, so a loop that never reads cannot run
+    /// ahead of the GPU without bound.
+    fn throttle(&self, index: wgpu::SubmissionIndex) -> Result<()> {
+        let mut q = self.in_flight.borrow_mut();
+        q.push_back(index);
+        if q.len() > MAX_IN_FLIGHT {
+            let oldest = q.pop_front().expect("non-empty");
+            self.wait(Some(oldest))?;
+        }
+        Ok(())
+    }
+
+    fn wait(&self, index: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        match self.device.poll(wgpu::PollType::Wait {
+            submission_index: index,
+            timeout: Some(self.timeout),
+        }) {
+            Ok(_) => Ok(()),
+            Err(wgpu::PollError::Timeout) => Err(Error::Readback(format!(
+                "the GPU did not finish within {:?} (set WGRAD_TIMEOUT_SECS to wait longer)",
+                self.timeout
+            ))),
+            Err(e) => Err(Error::Readback(e.to_string())),
+        }
+    }
+
+    fn bind_group(&self, node: &Node, layout: &Layout, uniform: &wgpu::Buffer) -> wgpu::BindGroup {
+        let inputs = node.inputs.borrow();
+        let outputs: Vec<Storage> = if node.targets.is_empty() {
+            vec![node.storage.borrow().clone().expect("assigned above")]
+        } else {
+            node.targets.iter().map(Tensor::storage).collect()
+        };
+        let in_storage: Vec<Storage> = inputs.iter().map(Tensor::storage).collect();
+        let mut entries = Vec::with_capacity(in_storage.len() + outputs.len() + 1);
+        for (i, s) in in_storage.iter().chain(&outputs).enumerate() {
+            let resource = match s {
+                Storage::Gpu(b) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                    buffer: b.raw(),
+                    offset: 0,
+                    size: NonZeroU64::new(b.len),
+                }),
+                Storage::Empty => self.dummy.as_entire_binding(),
+                Storage::Cpu(_) => unreachable!("CPU storage on a GPU device"),
+            };
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource,
+            });
+        }
+        entries.push(wgpu::BindGroupEntry {
+            binding: entries.len() as u32,
+            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                buffer: uniform,
+                offset: 0,
+                size: NonZeroU64::new(MAX_PARAMS as u64),
+            }),
+        });
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout.bind,
+            entries: &entries,
+        })
+    }
+
+    /// Copy a buffer to the host: staging copy, map, wait with a timeout, cast, unmap.
+    pub(crate) fn read(&self, buf: &GpuBuffer, numel: usize) -> Result<Vec<f32>> {
+        self.check_health()?;
+        let bytes = numel as u64 * 4;
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("wgrad readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        encoder.copy_buffer_to_buffer(buf.raw(), 0, &staging, 0, bytes);
+        let index = self.queue.submit([encoder.finish()]);
+        let (tx, rx) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(Some(index))?;
+        self.in_flight.borrow_mut().clear();
+        self.readbacks.set(self.readbacks.get() + 1);
+        match rx.try_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Readback(e.to_string())),
+            Err(_) => {
+                self.check_health()?;
+                return Err(Error::Readback(
+                    "the buffer was not mapped after the GPU finished".into(),
+                ));
+            }
+        }
+        let values = {
+            let view = staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
+        };
+        staging.unmap();
+        Ok(values)
+    }
+
+    /// Anomaly mode: read each node's output and report the first non-finite value.
+    fn check_finite(&self, nodes: &[Rc<Node>]) -> Result<()> {
+        for node in nodes {
+            let targets: Vec<Storage> = if node.targets.is_empty() {
+                node.storage.borrow().iter().cloned().collect()
+            } else {
+                node.targets.iter().map(Tensor::storage).collect()
+            };
+            for s in targets {
+                if let Storage::Gpu(b) = s {
+                    let values = self.read(&b, (b.len / 4) as usize)?;
+                    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                        return Err(Error::Anomaly {
+                            op: node.op_name().to_string(),
+                            location: node.location.to_string(),
+                            value: v.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Spread `total` workgroups over x, y, z so no dimension exceeds `max`; shaders recover the
+/// linear index as `x + y·nx + z·nx·ny` and skip indices ≥ total.
+pub(crate) fn grid(total: u64, max: u32) -> Option<[u32; 3]> {
+    let max = max as u64;
+    if total <= max {
+        return Some([total as u32, 1, 1]);
+    }
+    let rows = total.div_ceil(max);
+    if rows <= max {
+        return Some([total.div_ceil(rows) as u32, rows as u32, 1]);
+    }
+    let planes = rows.div_ceil(max);
+    if planes > max {
+        return None;
+    }
+    let per_plane = total.div_ceil(planes);
+    let y = per_plane.div_ceil(max);
+    Some([per_plane.div_ceil(y) as u32, y as u32, planes as u32])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grid;
+
+    #[test]
+    fn grids_cover_the_count_within_limits() {
+        for total in [1u64, 65_535, 65_536, 1 << 20, 65_535 * 65_535 + 7, 1 << 40] {
+            let [x, y, z] = grid(total, 65_535).unwrap();
+            assert!(x <= 65_535 && y <= 65_535 && z <= 65_535);
+            let covered = x as u64 * y as u64 * z as u64;
+            assert!(covered >= total, "{total}: {x}x{y}x{z}");
+            assert!(
+                covered - total < (x as u64) * (y as u64),
+                "{total}: too much slack"
+            );
+        }
+        assert!(grid(u64::MAX, 65_535).is_none());
+    }
+}

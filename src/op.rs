@@ -1,0 +1,126 @@
+//! The op contract. One definition per op holds its CPU reference, its kernel description (plain
+//! data: which shader, its parameters, how many workgroups) and its backward rule; the shape rule
+//! sits in the `Tensor` method beside it. Backends interpret ops; they never list them.
+
+use crate::Tensor;
+
+/// A WGSL compute shader: a name (its path under `shaders/`, unique per source) and its source.
+/// Every shader has one entry point, `main`, and binds its inputs (read-only storage), then its
+/// outputs (read-write storage), then one uniform of parameters, all in group 0.
+#[derive(Debug)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+/// Build a [`Shader`] from files under `shaders/`, concatenated in order (a shared wrapper holding
+/// the entry point, then a small body file defining the functions it calls).
+macro_rules! shader {
+    ($name:expr, $($file:expr),+ $(,)?) => {
+        $crate::op::Shader {
+            name: $name,
+            source: concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $file))),+),
+        }
+    };
+}
+pub(crate) use shader;
+
+/// Invocations per workgroup of the one-dimensional kernels (elementwise, copies, rows).
+pub const WG: u64 = 256;
+
+/// What the GPU runs for one node: a shader, its uniform parameters, and the workgroup count. The
+/// executor spreads counts above 65,535 over y and z; shaders rebuild the linear workgroup index.
+pub struct Kernel {
+    pub shader: &'static Shader,
+    pub params: Vec<u8>,
+    pub workgroups: u64,
+}
+
+/// Largest parameter block a kernel may have (one dynamic-offset slot of the step's uniform buffer).
+pub const MAX_PARAMS: usize = 256;
+
+impl Kernel {
+    /// A kernel with a `#[repr(C)]` parameter struct.
+    pub fn new<P: bytemuck::Pod>(shader: &'static Shader, params: &P, workgroups: u64) -> Kernel {
+        let params = bytemuck::bytes_of(params).to_vec();
+        assert!(
+            params.len() <= MAX_PARAMS,
+            "{}: parameters are {} bytes, more than {MAX_PARAMS}",
+            shader.name,
+            params.len()
+        );
+        Kernel {
+            shader,
+            params,
+            workgroups,
+        }
+    }
+
+    /// One invocation per element, [`WG`] invocations per workgroup.
+    pub fn per_element<P: bytemuck::Pod>(shader: &'static Shader, params: &P, n: usize) -> Kernel {
+        Kernel::new(shader, params, (n as u64).div_ceil(WG))
+    }
+}
+
+/// What a backward rule sees: the node's inputs, its output, and the gradient flowing into it.
+pub struct BackwardCtx<'a> {
+    pub inputs: &'a [Tensor],
+    pub output: &'a Tensor,
+    pub grad: &'a Tensor,
+}
+
+/// One operation. The CPU reference is the oracle: plain loops over f64, contiguous row-major data.
+pub trait Op {
+    /// The op's name, as the `Tensor` method and the test table call it.
+    fn name(&self) -> &'static str;
+
+    /// Reference implementation: reads `inputs`, writes every element of every output.
+    /// A pure op has one output, freshly allocated; an update op (optimizer step) receives the
+    /// tensors it updates in place, holding their current values.
+    fn cpu(&self, inputs: &[&[f64]], outputs: &mut [&mut [f64]]);
+
+    /// The GPU kernel for this node.
+    fn kernel(&self) -> Kernel;
+
+    /// Gradients of the inputs, in input order; `None` where an input gets none. Written with
+    /// ordinary tensor ops so it runs on either backend; the tape sums broadcast gradients back to
+    /// each input's shape.
+    fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
+        let _ = ctx;
+        panic!(
+            "{}: this op has no backward rule (it is itself a gradient kernel, so second-order \
+             gradients through it are not supported)",
+            self.name()
+        )
+    }
+
+    /// False for ops whose output never carries a gradient (comparisons, argmax, random numbers).
+    fn differentiable(&self) -> bool {
+        true
+    }
+
+    /// True if the output shares input 0's storage unchanged (reshape, detach): no kernel runs.
+    fn is_view(&self) -> bool {
+        false
+    }
+
+    /// True if the output is input 0 with its last two dims swapped (a matmul reads such an
+    /// operand in place instead).
+    fn swaps_last_two(&self) -> bool {
+        false
+    }
+}
+
+/// Shapes as the `u32` arrays kernels read from their uniforms (rank ≤ 8, padded with 1s or 0s).
+pub(crate) fn pack8(values: &[usize], pad: u32) -> [[u32; 4]; 2] {
+    assert!(
+        values.len() <= 8,
+        "kernels support rank ≤ 8, got {}",
+        values.len()
+    );
+    let mut out = [[pad; 4]; 2];
+    for (i, v) in values.iter().enumerate() {
+        out[i / 4][i % 4] = u32::try_from(*v).expect("dimension exceeds u32");
+    }
+    out
+}

@@ -1,0 +1,340 @@
+//! Reductions along one axis (sum, mean, max, min, argmax, variance) and over all elements.
+//! A long axis with few outputs is reduced in chunks first, then the partial results, so every
+//! pass keeps many invocations busy; every loop runs in a fixed order (repeatable results).
+
+use crate::Tensor;
+use crate::op::{BackwardCtx, Kernel, Op, Shader, shader};
+use crate::shape::{numel, resolve_axis, split_at_axis};
+
+static SUM: Shader = shader!("reduce/sum", "reduce/_axis.wgsl", "reduce/sum.wgsl");
+static MAX: Shader = shader!("reduce/max", "reduce/_axis.wgsl", "reduce/max.wgsl");
+static MIN: Shader = shader!("reduce/min", "reduce/_axis.wgsl", "reduce/min.wgsl");
+static ARGMAX: Shader = shader!("argmax", "argmax.wgsl");
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Kind {
+    Sum,
+    Max,
+    Min,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    parts: u32,
+    chunk: u32,
+    scale: f32,
+}
+
+/// Reduce `x` seen as [outer, len, inner] to [outer, parts, inner], `chunk` elements per part.
+#[derive(Clone)]
+struct Reduce {
+    kind: Kind,
+    outer: usize,
+    len: usize,
+    inner: usize,
+    parts: usize,
+    chunk: usize,
+    scale: f32,
+}
+
+/// Axes longer than this, over fewer outputs than [`FEW_OUTPUTS`], are reduced in two passes.
+const LONG_AXIS: usize = 4096;
+const FEW_OUTPUTS: usize = 256;
+
+impl Reduce {
+    /// Broadcast a tensor holding one value per part back over the chunks of the input.
+    fn expand(&self, t: &Tensor, input_shape: &[usize]) -> Tensor {
+        let wide = t
+            .reshape(&[self.outer, self.parts, 1, self.inner])
+            .broadcast_to(&[self.outer, self.parts, self.chunk, self.inner])
+            .reshape(&[self.outer, self.parts * self.chunk, self.inner]);
+        let wide = if self.parts * self.chunk > self.len {
+            wide.narrow(1, 0, self.len)
+        } else {
+            wide
+        };
+        wide.reshape(input_shape)
+    }
+}
+
+impl Op for Reduce {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Sum => "sum",
+            Kind::Max => "max",
+            Kind::Min => "min",
+        }
+    }
+    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+        let x = ins[0];
+        for o in 0..self.outer {
+            for q in 0..self.parts {
+                for k in 0..self.inner {
+                    let range = q * self.chunk..((q + 1) * self.chunk).min(self.len);
+                    let vals = range.map(|j| x[(o * self.len + j) * self.inner + k]);
+                    let v = match self.kind {
+                        Kind::Sum => vals.sum::<f64>() * self.scale as f64,
+                        Kind::Max => vals.fold(f64::NEG_INFINITY, |a, b| {
+                            if a.is_nan() || b.is_nan() {
+                                f64::NAN
+                            } else {
+                                a.max(b)
+                            }
+                        }),
+                        Kind::Min => vals.fold(f64::INFINITY, |a, b| {
+                            if a.is_nan() || b.is_nan() {
+                                f64::NAN
+                            } else {
+                                a.min(b)
+                            }
+                        }),
+                    };
+                    outs[0][(o * self.parts + q) * self.inner + k] = v;
+                }
+            }
+        }
+    }
+    fn kernel(&self) -> Kernel {
+        let shader = match self.kind {
+            Kind::Sum => &SUM,
+            Kind::Max => &MAX,
+            Kind::Min => &MIN,
+        };
+        let p = Params {
+            outer: self.outer as u32,
+            len: self.len as u32,
+            inner: self.inner as u32,
+            parts: self.parts as u32,
+            chunk: self.chunk as u32,
+            scale: self.scale,
+        };
+        Kernel::per_element(shader, &p, self.outer * self.parts * self.inner)
+    }
+    fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
+        let x = &ctx.inputs[0];
+        let g = self.expand(ctx.grad, x.shape());
+        let gx = match self.kind {
+            Kind::Sum if self.scale == 1.0 => g,
+            Kind::Sum => g.mul_scalar(self.scale),
+            Kind::Max | Kind::Min => {
+                // Ties share the gradient equally.
+                let hit = x.eq_(&self.expand(ctx.output, x.shape()));
+                let count = Reduce {
+                    kind: Kind::Sum,
+                    scale: 1.0,
+                    ..self.clone()
+                };
+                let count = Tensor::record(count, &[&hit], ctx.output.shape().to_vec());
+                g.mul(&hit).div(&self.expand(&count, x.shape()))
+            }
+        };
+        vec![Some(gx)]
+    }
+}
+
+struct ArgMax {
+    outer: usize,
+    len: usize,
+    inner: usize,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ArgMaxParams {
+    outer: u32,
+    len: u32,
+    inner: u32,
+    _pad: u32,
+}
+
+impl Op for ArgMax {
+    fn name(&self) -> &'static str {
+        "argmax"
+    }
+    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+        for o in 0..self.outer {
+            for k in 0..self.inner {
+                let at = |j: usize| ins[0][(o * self.len + j) * self.inner + k];
+                let mut best = 0;
+                for j in 1..self.len {
+                    if !at(best).is_nan() && (at(j) > at(best) || at(j).is_nan()) {
+                        best = j;
+                    }
+                }
+                outs[0][o * self.inner + k] = best as f64;
+            }
+        }
+    }
+    fn kernel(&self) -> Kernel {
+        let p = ArgMaxParams {
+            outer: self.outer as u32,
+            len: self.len as u32,
+            inner: self.inner as u32,
+            _pad: 0,
+        };
+        Kernel::per_element(&ARGMAX, &p, self.outer * self.inner)
+    }
+    fn differentiable(&self) -> bool {
+        false
+    }
+}
+
+fn reduced_shape(shape: &[usize], axis: usize, keepdim: bool) -> Vec<usize> {
+    let mut s = shape.to_vec();
+    if keepdim {
+        s[axis] = 1;
+    } else {
+        s.remove(axis);
+    }
+    s
+}
+
+impl Tensor {
+    /// `axis` resolved against this tensor's rank; panics naming `op` if out of range.
+    #[track_caller]
+    pub(crate) fn axis_of(&self, op: &str, axis: isize) -> usize {
+        match resolve_axis(axis, self.rank()) {
+            Some(a) => a,
+            None => panic!(
+                "{op}: axis {axis} out of range for shape {:?}",
+                self.shape()
+            ),
+        }
+    }
+
+    #[track_caller]
+    fn reduce(&self, kind: Kind, name: &str, axis: isize, keepdim: bool, scale: f32) -> Tensor {
+        let axis = self.axis_of(name, axis);
+        let (outer, len, inner) = split_at_axis(self.shape(), axis);
+        let out_shape = reduced_shape(self.shape(), axis, keepdim);
+        if len > LONG_AXIS && outer * inner < FEW_OUTPUTS {
+            let chunk = (len as f64).sqrt().ceil() as usize;
+            let chunk = chunk.max(1024);
+            let parts = len.div_ceil(chunk);
+            let partial = Reduce {
+                kind,
+                outer,
+                len,
+                inner,
+                parts,
+                chunk,
+                scale: 1.0,
+            };
+            let partial = Tensor::record(partial, &[self], vec![outer, parts, inner]);
+            return partial
+                .reduce(kind, name, 1, false, scale)
+                .reshape(&out_shape);
+        }
+        let op = Reduce {
+            kind,
+            outer,
+            len,
+            inner,
+            parts: 1,
+            chunk: len.max(1),
+            scale,
+        };
+        Tensor::record(op, &[self], out_shape)
+    }
+
+    /// Sum along `axis` (negative counts from the end); `keepdim` keeps it with length 1.
+    #[track_caller]
+    pub fn sum(&self, axis: isize, keepdim: bool) -> Tensor {
+        self.reduce(Kind::Sum, "sum", axis, keepdim, 1.0)
+    }
+
+    /// Mean along `axis` (NaN for an empty axis).
+    #[track_caller]
+    pub fn mean(&self, axis: isize, keepdim: bool) -> Tensor {
+        let len = self.dim_for("mean", axis);
+        self.reduce(Kind::Sum, "mean", axis, keepdim, 1.0 / len as f32)
+    }
+
+    /// Maximum along `axis` (−inf for an empty axis; NaN if any element is NaN).
+    #[track_caller]
+    pub fn max(&self, axis: isize, keepdim: bool) -> Tensor {
+        self.reduce(Kind::Max, "max", axis, keepdim, 1.0)
+    }
+
+    /// Minimum along `axis`.
+    #[track_caller]
+    pub fn min(&self, axis: isize, keepdim: bool) -> Tensor {
+        self.reduce(Kind::Min, "min", axis, keepdim, 1.0)
+    }
+
+    /// Index of the first maximum along `axis`, as f32 (no gradient).
+    #[track_caller]
+    pub fn argmax(&self, axis: isize, keepdim: bool) -> Tensor {
+        let a = self.axis_of("argmax", axis);
+        let (outer, len, inner) = split_at_axis(self.shape(), a);
+        assert!(
+            len > 0,
+            "argmax: axis {axis} of shape {:?} is empty",
+            self.shape()
+        );
+        let out = reduced_shape(self.shape(), a, keepdim);
+        Tensor::record(ArgMax { outer, len, inner }, &[self], out)
+    }
+
+    /// Population variance along `axis` (divides by n): mean((x − mean)²).
+    #[track_caller]
+    pub fn var(&self, axis: isize, keepdim: bool) -> Tensor {
+        let mu = self.mean(axis, true);
+        self.sub(&mu).square().mean(axis, keepdim)
+    }
+
+    /// Sum of all elements (a scalar; 0 for an empty tensor).
+    #[track_caller]
+    pub fn sum_all(&self) -> Tensor {
+        self.reshape(&[self.numel()]).sum(0, false)
+    }
+
+    /// Mean of all elements.
+    #[track_caller]
+    pub fn mean_all(&self) -> Tensor {
+        self.reshape(&[self.numel()]).mean(0, false)
+    }
+
+    /// Maximum of all elements.
+    #[track_caller]
+    pub fn max_all(&self) -> Tensor {
+        self.reshape(&[self.numel()]).max(0, false)
+    }
+
+    #[track_caller]
+    fn dim_for(&self, op: &str, axis: isize) -> usize {
+        self.shape()[self.axis_of(op, axis)]
+    }
+
+    /// Sum over broadcast dimensions so the result has `shape` (the inverse of broadcasting).
+    #[track_caller]
+    pub fn sum_to(&self, shape: &[usize]) -> Tensor {
+        if self.shape() == shape {
+            return self.clone();
+        }
+        assert!(
+            crate::shape::broadcasts_to(shape, self.shape()),
+            "sum_to: shape {:?} does not broadcast to {:?}",
+            shape,
+            self.shape()
+        );
+        let lead = self.rank() - shape.len();
+        let mut t = if lead > 0 {
+            let rest = &self.shape()[lead..];
+            self.reshape(&[&[numel(&self.shape()[..lead])], rest].concat())
+                .sum(0, false)
+        } else {
+            self.clone()
+        };
+        for (d, &n) in shape.iter().enumerate() {
+            if n == 1 && t.shape()[d] != 1 {
+                t = t.sum(d as isize, true);
+            }
+        }
+        t.reshape(shape)
+    }
+}

@@ -1,0 +1,354 @@
+//! Elementwise functions of one tensor. Each row of [`UNARY`] is one function: its WGSL body
+//! (`shaders/unary/<name>.wgsl`, defining `f` and `df`), its f64 reference and derivative.
+//! The backward pass is one fused kernel, dx = dy · df(x, y).
+
+use crate::Tensor;
+use crate::op::{BackwardCtx, Kernel, Op, Shader, shader};
+
+/// One elementwise function: kernels and reference. `a`, `b` are its scalar parameters.
+pub(crate) struct UnaryDef {
+    pub name: &'static str,
+    forward: Shader,
+    backward: Shader,
+    f: fn(f64, f64, f64) -> f64,
+    df: fn(f64, f64, f64, f64) -> f64,
+}
+
+macro_rules! unary_row {
+    ($name:literal, $f:expr, $df:expr) => {
+        UnaryDef {
+            name: $name,
+            forward: shader!(
+                concat!("unary/", $name),
+                "unary/_forward.wgsl",
+                concat!("unary/", $name, ".wgsl")
+            ),
+            backward: shader!(
+                concat!("unary/", $name, ".backward"),
+                "unary/_backward.wgsl",
+                concat!("unary/", $name, ".wgsl")
+            ),
+            f: $f,
+            df: $df,
+        }
+    };
+}
+
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        x.exp() / (1.0 + x.exp())
+    }
+}
+
+fn power(x: f64, e: f64) -> f64 {
+    if e == 0.0 { 1.0 } else { x.powf(e) }
+}
+
+const GELU_C: f64 = 0.797_884_560_802_865_4;
+const GELU_K: f64 = 0.044715;
+
+/// The unary functions, in the order of [`Unary`]'s `f` index.
+pub(crate) static UNARY: [UnaryDef; 20] = [
+    unary_row!("neg", |x, _, _| -x, |_, _, _, _| -1.0),
+    unary_row!("exp", |x, _, _| x.exp(), |_, y, _, _| y),
+    unary_row!("log", |x, _, _| x.ln(), |x, _, _, _| 1.0 / x),
+    unary_row!("sqrt", |x, _, _| x.sqrt(), |_, y, _, _| 0.5 / y),
+    unary_row!("abs", |x, _, _| x.abs(), |x, _, _, _| if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        0.0
+    }),
+    unary_row!("relu", |x, _, _| x.max(0.0), |x, _, _, _| if x > 0.0 {
+        1.0
+    } else {
+        0.0
+    }),
+    unary_row!(
+        "leaky_relu",
+        |x, a, _| if x > 0.0 { x } else { a * x },
+        |x, _, a, _| if x > 0.0 { 1.0 } else { a }
+    ),
+    unary_row!("sigmoid", |x, _, _| sigmoid(x), |_, y, _, _| y * (1.0 - y)),
+    unary_row!("tanh", |x, _, _| x.tanh(), |_, y, _, _| 1.0 - y * y),
+    unary_row!(
+        "gelu",
+        |x, _, _| 0.5 * x * (1.0 + (GELU_C * (x + GELU_K * x.powi(3))).tanh()),
+        |x, _, _, _| {
+            let t = (GELU_C * (x + GELU_K * x.powi(3))).tanh();
+            0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * x * x)
+        }
+    ),
+    unary_row!(
+        "softplus",
+        |x, _, _| x.max(0.0) + (-x.abs()).exp().ln_1p(),
+        |x, _, _, _| sigmoid(x)
+    ),
+    unary_row!(
+        "elu",
+        |x, a, _| if x > 0.0 { x } else { a * x.exp_m1() },
+        |x, y, a, _| if x > 0.0 { 1.0 } else { y + a }
+    ),
+    unary_row!("affine", |x, a, b| a * x + b, |_, _, a, _| a),
+    unary_row!("square", |x, _, _| x * x, |x, _, _, _| 2.0 * x),
+    unary_row!("powf", |x, a, _| power(x, a), |x, _, a, _| a * power(
+        x,
+        a - 1.0
+    )),
+    unary_row!("recip", |x, _, _| 1.0 / x, |_, y, _, _| -y * y),
+    unary_row!(
+        "clamp",
+        |x, a, b| x.max(a).min(b),
+        |x, _, a, b| if x >= a && x <= b { 1.0 } else { 0.0 }
+    ),
+    unary_row!("sin", |x, _, _| x.sin(), |x, _, _, _| x.cos()),
+    unary_row!("cos", |x, _, _| x.cos(), |x, _, _, _| -x.sin()),
+    unary_row!("identity", |x, _, _| x, |_, _, _, _| 1.0),
+];
+
+fn def(name: &str) -> usize {
+    UNARY
+        .iter()
+        .position(|d| d.name == name)
+        .unwrap_or_else(|| panic!("no unary function `{name}`"))
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    _pad: u32,
+    a: f32,
+    b: f32,
+}
+
+struct Unary {
+    f: usize,
+    a: f32,
+    b: f32,
+    n: usize,
+}
+
+impl Op for Unary {
+    fn name(&self) -> &'static str {
+        UNARY[self.f].name
+    }
+    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+        let (f, a, b) = (UNARY[self.f].f, self.a as f64, self.b as f64);
+        for (y, &x) in outs[0].iter_mut().zip(ins[0]) {
+            *y = f(x, a, b);
+        }
+    }
+    fn kernel(&self) -> Kernel {
+        let p = Params {
+            n: self.n as u32,
+            _pad: 0,
+            a: self.a,
+            b: self.b,
+        };
+        Kernel::per_element(&UNARY[self.f].forward, &p, self.n)
+    }
+    fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
+        let op = UnaryGrad {
+            f: self.f,
+            a: self.a,
+            b: self.b,
+            n: self.n,
+        };
+        let shape = ctx.output.shape().to_vec();
+        vec![Some(Tensor::record(
+            op,
+            &[&ctx.inputs[0], ctx.output, ctx.grad],
+            shape,
+        ))]
+    }
+}
+
+/// dx = dy · df(x, y): the backward kernel of a [`Unary`].
+struct UnaryGrad {
+    f: usize,
+    a: f32,
+    b: f32,
+    n: usize,
+}
+
+impl Op for UnaryGrad {
+    fn name(&self) -> &'static str {
+        "unary_backward"
+    }
+    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+        let (df, a, b) = (UNARY[self.f].df, self.a as f64, self.b as f64);
+        for (i, dx) in outs[0].iter_mut().enumerate() {
+            *dx = ins[2][i] * df(ins[0][i], ins[1][i], a, b);
+        }
+    }
+    fn kernel(&self) -> Kernel {
+        let p = Params {
+            n: self.n as u32,
+            _pad: 0,
+            a: self.a,
+            b: self.b,
+        };
+        Kernel::per_element(&UNARY[self.f].backward, &p, self.n)
+    }
+}
+
+/// Overwrite a leaf's values in place (`target ← value`), through the identity kernel.
+struct Assign {
+    n: usize,
+}
+
+impl Op for Assign {
+    fn name(&self) -> &'static str {
+        "assign"
+    }
+    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+        outs[0].copy_from_slice(ins[0]);
+    }
+    fn kernel(&self) -> Kernel {
+        let p = Params {
+            n: self.n as u32,
+            _pad: 0,
+            a: 0.0,
+            b: 0.0,
+        };
+        Kernel::per_element(&UNARY[def("identity")].forward, &p, self.n)
+    }
+}
+
+impl Tensor {
+    /// Overwrite this leaf (a parameter) with `value`, in place, when the tape runs. Backward
+    /// passes recorded before the assignment refuse to run afterwards, since they would read
+    /// the new values.
+    #[track_caller]
+    pub fn assign(&self, value: &Tensor) {
+        assert_eq!(
+            self.shape(),
+            value.shape(),
+            "assign: target {:?} and value {:?} differ in shape",
+            self.shape(),
+            value.shape()
+        );
+        if self.numel() > 0 {
+            Tensor::record_update(Assign { n: self.numel() }, &[value], &[self]);
+        }
+    }
+
+    /// Apply the elementwise function named `name` (a row of the unary table) with parameters.
+    #[track_caller]
+    pub(crate) fn unary(&self, name: &str, a: f32, b: f32) -> Tensor {
+        let op = Unary {
+            f: def(name),
+            a,
+            b,
+            n: self.numel(),
+        };
+        Tensor::record(op, &[self], self.shape().to_vec())
+    }
+
+    /// −x
+    #[track_caller]
+    pub fn neg(&self) -> Tensor {
+        self.unary("neg", 0.0, 0.0)
+    }
+    /// eˣ
+    #[track_caller]
+    pub fn exp(&self) -> Tensor {
+        self.unary("exp", 0.0, 0.0)
+    }
+    /// Natural logarithm.
+    #[track_caller]
+    pub fn log(&self) -> Tensor {
+        self.unary("log", 0.0, 0.0)
+    }
+    #[track_caller]
+    pub fn sqrt(&self) -> Tensor {
+        self.unary("sqrt", 0.0, 0.0)
+    }
+    #[track_caller]
+    pub fn abs(&self) -> Tensor {
+        self.unary("abs", 0.0, 0.0)
+    }
+    #[track_caller]
+    pub fn relu(&self) -> Tensor {
+        self.unary("relu", 0.0, 0.0)
+    }
+    /// x for x > 0, `slope`·x otherwise.
+    #[track_caller]
+    pub fn leaky_relu(&self, slope: f32) -> Tensor {
+        self.unary("leaky_relu", slope, 0.0)
+    }
+    /// 1 / (1 + e⁻ˣ), stable for any input.
+    #[track_caller]
+    pub fn sigmoid(&self) -> Tensor {
+        self.unary("sigmoid", 0.0, 0.0)
+    }
+    #[track_caller]
+    pub fn tanh(&self) -> Tensor {
+        self.unary("tanh", 0.0, 0.0)
+    }
+    /// GELU in its tanh form (PyTorch's `approximate="tanh"`).
+    #[track_caller]
+    pub fn gelu(&self) -> Tensor {
+        self.unary("gelu", 0.0, 0.0)
+    }
+    /// ln(1 + eˣ), stable for any input.
+    #[track_caller]
+    pub fn softplus(&self) -> Tensor {
+        self.unary("softplus", 0.0, 0.0)
+    }
+    /// x for x > 0, α(eˣ − 1) otherwise.
+    #[track_caller]
+    pub fn elu(&self, alpha: f32) -> Tensor {
+        self.unary("elu", alpha, 0.0)
+    }
+    /// a·x + b in one kernel.
+    #[track_caller]
+    pub fn affine(&self, a: f32, b: f32) -> Tensor {
+        self.unary("affine", a, b)
+    }
+    #[track_caller]
+    pub fn add_scalar(&self, s: f32) -> Tensor {
+        self.affine(1.0, s)
+    }
+    #[track_caller]
+    pub fn mul_scalar(&self, s: f32) -> Tensor {
+        self.affine(s, 0.0)
+    }
+    #[track_caller]
+    pub fn square(&self) -> Tensor {
+        self.unary("square", 0.0, 0.0)
+    }
+    /// xᵉ; negative x is allowed when e is an integer.
+    #[track_caller]
+    pub fn powf(&self, e: f32) -> Tensor {
+        self.unary("powf", e, 0.0)
+    }
+    /// 1/x
+    #[track_caller]
+    pub fn recip(&self) -> Tensor {
+        self.unary("recip", 0.0, 0.0)
+    }
+    /// Limit to [lo, hi]; the gradient passes where lo ≤ x ≤ hi.
+    #[track_caller]
+    pub fn clamp(&self, lo: f32, hi: f32) -> Tensor {
+        assert!(lo <= hi, "clamp: lo {lo} > hi {hi}");
+        self.unary("clamp", lo, hi)
+    }
+    #[track_caller]
+    pub fn sin(&self) -> Tensor {
+        self.unary("sin", 0.0, 0.0)
+    }
+    #[track_caller]
+    pub fn cos(&self) -> Tensor {
+        self.unary("cos", 0.0, 0.0)
+    }
+    /// A copy (a new node with the same values; gradients pass unchanged).
+    #[track_caller]
+    pub fn copy(&self) -> Tensor {
+        self.unary("identity", 0.0, 0.0)
+    }
+}
