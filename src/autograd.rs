@@ -10,11 +10,17 @@ use crate::op::BackwardCtx;
 use crate::tensor::{Node, Tensor};
 
 /// Gradients from one backward pass, keyed by the tensors they belong to.
+#[derive(Default)]
 pub struct Grads {
     map: HashMap<u64, Tensor>,
 }
 
 impl Grads {
+    /// An empty set (for custom update rules and tests).
+    pub fn new() -> Grads {
+        Grads::default()
+    }
+
     /// The gradient of `t`, if the loss depends on it.
     pub fn get(&self, t: &Tensor) -> Option<&Tensor> {
         self.map.get(&t.id())

@@ -6,8 +6,9 @@
 use std::fmt;
 use std::rc::Rc;
 
+use crate::optim::{Adam, Optimizer, Rprop, Sgd};
 use crate::rng::Rng;
-use crate::{Device, Result, Tensor};
+use crate::{Device, Grads, Result, Tensor};
 
 /// How a row's input values are drawn (always f32-representable, so both backends see the same).
 #[derive(Clone, Debug)]
@@ -619,6 +620,39 @@ pub fn cases() -> Vec<Case> {
     t.push(Case::new("dropout", vec![x(&[20])], |_, v| {
         v[0].dropout(0.25)
     }));
+
+    // Optimizer updates: three steps with gradients g1, g2, g1; the row's output is the
+    // parameter followed by the optimizer's state.
+    type MakeOpt = fn(&[(String, Tensor)]) -> Box<dyn Optimizer>;
+    let optimizers: [(&str, MakeOpt); 6] = [
+        ("sgd", |p| Box::new(Sgd::new(p, 0.1).weight_decay(0.01))),
+        ("sgd_momentum", |p| Box::new(Sgd::new(p, 0.1).momentum(0.9))),
+        ("sgd_momentum", |p| {
+            Box::new(Sgd::new(p, 0.05).momentum(0.8).nesterov().weight_decay(0.1))
+        }),
+        ("adam", |p| Box::new(Adam::new(p, 0.01).weight_decay(0.05))),
+        ("adam", |p| Box::new(Adam::adamw(p, 0.01, 0.1))),
+        ("rprop", |p| Box::new(Rprop::new(p))),
+    ];
+    for (op, make) in optimizers {
+        for s in [&[1][..], &[65], &[3, 5]] {
+            let ins = vec![fixed(x(s)), fixed(x(s)), fixed(x(s))];
+            t.push(
+                Case::new(op, ins, move |_, v| {
+                    let mut opt = make(&[("p".to_string(), v[0].clone())]);
+                    for g in [&v[1], &v[2], &v[1]] {
+                        let mut grads = Grads::new();
+                        grads.insert(&v[0], g.clone());
+                        opt.record(&grads);
+                    }
+                    let mut parts = vec![v[0].reshape(&[v[0].numel()])];
+                    parts.extend(opt.state().iter().map(|(_, t)| t.reshape(&[t.numel()])));
+                    Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
+                })
+                .tol(1e-5, 1e-4),
+            );
+        }
+    }
 
     for (i, c) in t.iter_mut().enumerate() {
         c.seed = i as u64 + 1;

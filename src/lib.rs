@@ -16,15 +16,20 @@
 
 mod autograd;
 pub mod check;
+pub mod checkpoint;
 mod cpu;
+pub mod data;
 mod device;
 mod error;
 pub mod gpu;
+pub mod nn;
 pub mod op;
 mod ops;
+pub mod optim;
 pub mod rng;
 pub mod shape;
 mod tensor;
+pub mod viz;
 
 pub use autograd::Grads;
 pub use device::{Device, DeviceOptions, NoGradGuard};

@@ -48,6 +48,19 @@ struct Layout {
 struct Pipeline {
     pipeline: wgpu::ComputePipeline,
     layout: Rc<Layout>,
+    /// Size of the shader's uniform parameter struct, by reflection (checked in debug builds).
+    params_size: Option<u32>,
+}
+
+/// The byte size of a shader's uniform parameter struct, read from its WGSL with naga.
+fn reflect_params_size(source: &str) -> Option<u32> {
+    let module = naga::front::wgsl::parse_str(source).ok()?;
+    let ctx = module.to_ctx();
+    module
+        .global_variables
+        .iter()
+        .find(|(_, g)| g.space == naga::AddressSpace::Uniform)
+        .map(|(_, g)| module.types[g.ty].inner.size(ctx))
 }
 
 /// Submissions allowed in flight before a flush waits for the oldest (bounds queued work).
@@ -334,7 +347,14 @@ impl Gpu {
                 message: e.to_string(),
             });
         }
-        let p = Rc::new(Pipeline { pipeline, layout });
+        let params_size = cfg!(debug_assertions)
+            .then(|| reflect_params_size(shader.source))
+            .flatten();
+        let p = Rc::new(Pipeline {
+            pipeline,
+            layout,
+            params_size,
+        });
         self.pipelines.borrow_mut().insert(shader.name, p.clone());
         Ok(p)
     }
@@ -406,6 +426,15 @@ impl Gpu {
             }
             let outputs = node.targets.len().max(1);
             let pipeline = self.pipeline(kernel.shader, inputs.len(), outputs)?;
+            if let Some(size) = pipeline.params_size {
+                assert_eq!(
+                    kernel.params.len(),
+                    size as usize,
+                    "{}: the op passes {} bytes of parameters, the WGSL struct has {size}",
+                    kernel.shader.name,
+                    kernel.params.len()
+                );
+            }
             plan.push(Dispatch {
                 node: i,
                 pipeline,

@@ -133,7 +133,6 @@ struct PadParams {
     inner: u32,
     total: u32,
     start: u32,
-    _pad: [u32; 3],
 }
 
 struct Pad {
@@ -169,7 +168,6 @@ impl Op for Pad {
             inner: self.inner as u32,
             total: self.total as u32,
             start: self.start as u32,
-            _pad: [0; 3],
         };
         Kernel::per_element(&PAD, &p, n)
     }

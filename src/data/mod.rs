@@ -1,0 +1,200 @@
+//! Data: IDX files, labelled image sets, normalisation, seeded shuffling and batching.
+
+mod idx;
+
+use std::path::Path;
+
+pub use idx::{Idx, parse as parse_idx, read_idx};
+
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::{Device, Tensor};
+
+/// Labelled samples held on the host as f32: `len()` samples of `sample_shape` each.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub inputs: Vec<f32>,
+    pub labels: Vec<f32>,
+    pub sample_shape: Vec<usize>,
+    pub classes: usize,
+}
+
+/// MNIST's training or test split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+impl Dataset {
+    /// Images and labels from two IDX files; pixels scaled to [0, 1].
+    pub fn from_idx(images: impl AsRef<Path>, labels: impl AsRef<Path>) -> Result<Dataset> {
+        let (images, labels) = (images.as_ref(), labels.as_ref());
+        let im = read_idx(images)?;
+        let lb = read_idx(labels)?;
+        let mismatch = |message: String| Error::BadFile {
+            path: labels.to_path_buf(),
+            message,
+        };
+        if lb.dims.len() != 1 {
+            return Err(mismatch(format!(
+                "labels must have one dimension, got {:?}",
+                lb.dims
+            )));
+        }
+        if im.dims[0] != lb.dims[0] {
+            return Err(mismatch(format!(
+                "{} labels for {} images in {}",
+                lb.dims[0],
+                im.dims[0],
+                images.display()
+            )));
+        }
+        let classes = lb.data.iter().copied().max().map_or(0, |m| m as usize + 1);
+        Ok(Dataset {
+            inputs: im.data.iter().map(|&p| p as f32 / 255.0).collect(),
+            labels: lb.data.iter().map(|&l| l as f32).collect(),
+            sample_shape: im.dims[1..].to_vec(),
+            classes,
+        })
+    }
+
+    /// MNIST from `dir` (files named as distributed, gzipped or not).
+    pub fn mnist(dir: impl AsRef<Path>, split: Split) -> Result<Dataset> {
+        let dir = dir.as_ref();
+        let prefix = match split {
+            Split::Train => "train",
+            Split::Test => "t10k",
+        };
+        let find = |stem: String| {
+            let gz = dir.join(format!("{stem}.gz"));
+            if gz.exists() { gz } else { dir.join(stem) }
+        };
+        Dataset::from_idx(
+            find(format!("{prefix}-images-idx3-ubyte")),
+            find(format!("{prefix}-labels-idx1-ubyte")),
+        )
+    }
+
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Values per sample.
+    pub fn sample_size(&self) -> usize {
+        crate::shape::numel(&self.sample_shape)
+    }
+
+    /// The same set with each sample flattened to one dimension (inputs for an MLP).
+    pub fn flattened(mut self) -> Dataset {
+        self.sample_shape = vec![self.sample_size()];
+        self
+    }
+
+    /// Samples `start..start + n` (clamped to the set).
+    pub fn slice(&self, start: usize, n: usize) -> Dataset {
+        let end = (start + n).min(self.len());
+        let start = start.min(end);
+        let d = self.sample_size();
+        Dataset {
+            inputs: self.inputs[start * d..end * d].to_vec(),
+            labels: self.labels[start..end].to_vec(),
+            sample_shape: self.sample_shape.clone(),
+            classes: self.classes,
+        }
+    }
+
+    /// Samples whose label passes `keep` (split MNIST tasks).
+    pub fn filter(&self, keep: impl Fn(usize) -> bool) -> Dataset {
+        let idx: Vec<usize> = (0..self.len())
+            .filter(|&i| keep(self.labels[i] as usize))
+            .collect();
+        self.select(&idx)
+    }
+
+    /// The samples at `idx`, in that order.
+    pub fn select(&self, idx: &[usize]) -> Dataset {
+        let d = self.sample_size();
+        let mut inputs = Vec::with_capacity(idx.len() * d);
+        for &i in idx {
+            inputs.extend_from_slice(&self.inputs[i * d..(i + 1) * d]);
+        }
+        Dataset {
+            inputs,
+            labels: idx.iter().map(|&i| self.labels[i]).collect(),
+            sample_shape: self.sample_shape.clone(),
+            classes: self.classes,
+        }
+    }
+
+    /// Per-value mean and standard deviation over the whole set.
+    pub fn mean_std(&self) -> (f32, f32) {
+        let n = self.inputs.len().max(1) as f64;
+        let mean = self.inputs.iter().map(|&v| v as f64).sum::<f64>() / n;
+        let var = self
+            .inputs
+            .iter()
+            .map(|&v| (v as f64 - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        (mean as f32, var.sqrt() as f32)
+    }
+
+    /// Standardise every value: (x − mean) / std.
+    pub fn normalize(&mut self, mean: f32, std: f32) {
+        for v in &mut self.inputs {
+            *v = (*v - mean) / std;
+        }
+    }
+
+    /// Number of batches of `size` in one pass (the last may be smaller).
+    pub fn num_batches(&self, size: usize) -> usize {
+        self.len().div_ceil(size.max(1))
+    }
+
+    /// One pass in batches of `size`: in order, or shuffled by `shuffle_seed`. Each batch is
+    /// uploaded as inputs `[b, sample...]` and integer labels `[b]`.
+    pub fn batches<'a>(
+        &'a self,
+        device: &'a Device,
+        size: usize,
+        shuffle_seed: Option<u64>,
+    ) -> impl Iterator<Item = Result<(Tensor, Tensor)>> + 'a {
+        assert!(size > 0, "batches: batch size must be positive");
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        if let Some(seed) = shuffle_seed {
+            Rng::new(seed).shuffle(&mut order);
+        }
+        let chunks: Vec<Vec<usize>> = order.chunks(size).map(<[usize]>::to_vec).collect();
+        chunks.into_iter().map(move |idx| self.batch(device, &idx))
+    }
+
+    /// The samples at `idx` as device tensors: inputs `[b, sample...]` and labels `[b]`.
+    pub fn batch(&self, device: &Device, idx: &[usize]) -> Result<(Tensor, Tensor)> {
+        let d = self.sample_size();
+        let mut x = Vec::with_capacity(idx.len() * d);
+        for &i in idx {
+            x.extend_from_slice(&self.inputs[i * d..(i + 1) * d]);
+        }
+        let y: Vec<f32> = idx.iter().map(|&i| self.labels[i]).collect();
+        let mut shape = vec![idx.len()];
+        shape.extend(&self.sample_shape);
+        Ok((
+            Tensor::from_vec(device, x, &shape)?,
+            Tensor::from_vec(device, y, &[idx.len()])?,
+        ))
+    }
+
+    /// The whole set as flat device tensors `[n, sample_size]` and `[n]`.
+    pub fn tensors(&self, device: &Device) -> Result<(Tensor, Tensor)> {
+        let n = self.len();
+        Ok((
+            Tensor::from_slice(device, &self.inputs, &[n, self.sample_size()])?,
+            Tensor::from_slice(device, &self.labels, &[n])?,
+        ))
+    }
+}

@@ -1,0 +1,148 @@
+//! Optimizers. Each keeps its state on the device beside the parameters and updates every
+//! parameter with one fused kernel (CPU reference beside it, tested like any other op).
+//! `step` records the updates and runs everything pending — forward, backward and update — in one
+//! submit.
+
+mod adam;
+mod rprop;
+mod sgd;
+
+pub use adam::Adam;
+pub use rprop::Rprop;
+pub use sgd::Sgd;
+
+use crate::nn::Params;
+use crate::{Grads, Result, Tensor};
+
+/// What every optimizer offers.
+pub trait Optimizer {
+    /// Record the update of every parameter that has a gradient in `grads`; nothing runs yet.
+    fn record(&mut self, grads: &Grads);
+
+    /// Record the updates, then run everything pending on the parameters' device (one submit).
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        self.record(grads);
+        match self.params().first() {
+            Some((_, p)) => p.device().flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// The parameters it updates.
+    fn params(&self) -> Params;
+
+    /// Named state tensors (momenta, moment estimates, step sizes), for checkpoints.
+    fn state(&self) -> Params;
+
+    /// Updates applied so far (Adam's bias correction depends on it).
+    fn steps(&self) -> u64;
+    fn set_steps(&mut self, steps: u64);
+
+    /// The learning rate (RPROP has none and ignores it).
+    fn lr(&self) -> f32;
+    fn set_lr(&mut self, lr: f32);
+
+    /// "sgd", "adam", "adamw", "rprop".
+    fn kind(&self) -> &'static str;
+}
+
+/// A parameter and its state tensors (zeros, or `fill`, of the parameter's shape).
+pub(crate) struct Slot {
+    pub name: String,
+    pub param: Tensor,
+    pub state: Vec<Tensor>,
+}
+
+impl Slot {
+    pub(crate) fn new(name: &str, param: &Tensor, states: usize, fill: f32) -> Slot {
+        Slot {
+            name: name.to_string(),
+            param: param.clone(),
+            state: (0..states)
+                .map(|_| Tensor::full(param.device(), param.shape(), fill))
+                .collect(),
+        }
+    }
+}
+
+pub(crate) fn slots(params: &[(String, Tensor)], states: usize, fill: f32) -> Vec<Slot> {
+    params
+        .iter()
+        .map(|(n, p)| Slot::new(n, p, states, fill))
+        .collect()
+}
+
+pub(crate) fn named_state(slots: &[Slot], names: &[&str]) -> Params {
+    slots
+        .iter()
+        .flat_map(|s| {
+            names
+                .iter()
+                .zip(&s.state)
+                .map(move |(n, t)| (format!("{}.{n}", s.name), t.clone()))
+        })
+        .collect()
+}
+
+/// How the learning rate changes over epochs (or steps — the caller chooses the clock).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// Multiply by `gamma` every `every` ticks.
+    Step {
+        every: usize,
+        gamma: f32,
+    },
+    /// Cosine annealing from the base rate to `min_lr` over `total` ticks.
+    Cosine {
+        total: usize,
+        min_lr: f32,
+    },
+}
+
+impl Schedule {
+    /// The rate at tick `t` (0-based) for base rate `base`.
+    pub fn lr(&self, base: f32, t: usize) -> f32 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Step { every, gamma } => base * gamma.powi((t / every.max(1)) as i32),
+            Schedule::Cosine { total, min_lr } => {
+                let x = (t.min(total) as f32) / total.max(1) as f32;
+                min_lr + 0.5 * (base - min_lr) * (1.0 + (std::f32::consts::PI * x).cos())
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+    /// `constant`, `step:EVERY:GAMMA`, `cosine:TOTAL` or `cosine:TOTAL:MIN`.
+    fn from_str(s: &str) -> Result<Schedule, String> {
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |i: usize, what: &str| -> Result<f32, String> {
+            parts
+                .get(i)
+                .ok_or(format!("schedule `{s}`: missing {what}"))?
+                .parse::<f32>()
+                .map_err(|e| format!("schedule `{s}`: {what}: {e}"))
+        };
+        match parts[0] {
+            "constant" => Ok(Schedule::Constant),
+            "step" => Ok(Schedule::Step {
+                every: num(1, "period")? as usize,
+                gamma: num(2, "gamma")?,
+            }),
+            "cosine" => Ok(Schedule::Cosine {
+                total: num(1, "length")? as usize,
+                min_lr: if parts.len() > 2 {
+                    num(2, "minimum")?
+                } else {
+                    0.0
+                },
+            }),
+            _ => Err(format!(
+                "unknown schedule `{s}` (constant, step:N:GAMMA, cosine:N[:MIN])"
+            )),
+        }
+    }
+}

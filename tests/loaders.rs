@@ -1,0 +1,261 @@
+//! IDX and checkpoint loaders reject truncated, corrupted, oversized and mismatched files with
+//! typed errors, and a failed checkpoint load leaves the model untouched.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use wgrad::data::{Dataset, read_idx};
+use wgrad::nn::{self, Activation, Init, Module};
+use wgrad::optim::{Adam, Optimizer, Sgd};
+use wgrad::{Device, Error, Tensor, checkpoint};
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgrad-loaders-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn idx_bytes(dims: &[u32], data: &[u8]) -> Vec<u8> {
+    let mut b = vec![0, 0, 0x08, dims.len() as u8];
+    for d in dims {
+        b.extend(d.to_be_bytes());
+    }
+    b.extend(data);
+    b
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn bad_file_message(r: wgrad::Result<impl std::fmt::Debug>) -> String {
+    match r {
+        Err(Error::BadFile { message, .. }) => message,
+        other => panic!("expected Error::BadFile, got {other:?}"),
+    }
+}
+
+#[test]
+fn idx_reads_raw_and_gzipped_files() {
+    let bytes = idx_bytes(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+    for (name, content) in [("raw.idx", bytes.clone()), ("gz.idx.gz", gzip(&bytes))] {
+        let p = tmp(name);
+        std::fs::write(&p, content).unwrap();
+        let idx = read_idx(&p).unwrap();
+        assert_eq!(idx.dims, vec![2, 3]);
+        assert_eq!(idx.data, vec![1, 2, 3, 4, 5, 6]);
+    }
+}
+
+#[test]
+fn idx_rejects_bad_files_with_the_reason() {
+    let good = idx_bytes(&[2, 3], &[1, 2, 3, 4, 5, 6]);
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], "truncated header"),
+        ("short header", vec![0, 0, 8], "truncated header"),
+        (
+            "wrong magic",
+            [vec![0x12, 0x34], good[2..].to_vec()].concat(),
+            "wrong magic",
+        ),
+        (
+            "float elements",
+            [vec![0, 0, 0x0D], good[3..].to_vec()].concat(),
+            "element type 0x0d",
+        ),
+        ("no dims", vec![0, 0, 8, 0], "no dimensions"),
+        (
+            "truncated dims",
+            vec![0, 0, 8, 2, 0, 0, 0, 2, 0],
+            "truncated header",
+        ),
+        (
+            "truncated data",
+            good[..good.len() - 2].to_vec(),
+            "truncated",
+        ),
+        (
+            "trailing data",
+            [good.clone(), vec![9]].concat(),
+            "trailing",
+        ),
+        (
+            "absurd size",
+            idx_bytes(&[1_000_000, 1_000_000], &[1, 2, 3]),
+            "absurd",
+        ),
+        (
+            "huge but plausible size",
+            idx_bytes(&[60_000, 28, 28], &[1, 2, 3]),
+            "truncated",
+        ),
+    ];
+    for (what, content, want) in cases {
+        for gz in [false, true] {
+            let p = tmp(&format!(
+                "{}{}",
+                what.replace(' ', "_"),
+                if gz { ".gz" } else { "" }
+            ));
+            std::fs::write(&p, if gz { gzip(&content) } else { content.clone() }).unwrap();
+            let msg = bad_file_message(read_idx(&p));
+            assert!(
+                msg.contains(want),
+                "{what} (gzip {gz}): {msg:?} lacks {want:?}"
+            );
+        }
+    }
+    let mut corrupt = gzip(&good);
+    let n = corrupt.len();
+    corrupt[n / 2] ^= 0xFF;
+    corrupt[n - 6] ^= 0xFF;
+    let p = tmp("corrupt.gz");
+    std::fs::write(&p, corrupt).unwrap();
+    // Rejected, whichever check trips first (the stream, the CRC, or the garbage it decodes to).
+    bad_file_message(read_idx(&p));
+    match read_idx(tmp("does-not-exist")) {
+        Err(Error::Io { .. }) => {}
+        other => panic!("a missing file is an Io error, got {other:?}"),
+    }
+}
+
+#[test]
+fn images_and_labels_must_agree() {
+    let images = tmp("img.idx");
+    let labels = tmp("lab.idx");
+    std::fs::write(&images, idx_bytes(&[3, 2, 2], &[0; 12])).unwrap();
+    std::fs::write(&labels, idx_bytes(&[2], &[1, 2])).unwrap();
+    let msg = bad_file_message(Dataset::from_idx(&images, &labels));
+    assert!(msg.contains("2 labels for 3 images"), "{msg}");
+    std::fs::write(&labels, idx_bytes(&[3], &[1, 2, 0])).unwrap();
+    let ds = Dataset::from_idx(&images, &labels).unwrap();
+    assert_eq!(
+        (ds.len(), ds.sample_shape.clone(), ds.classes),
+        (3, vec![2, 2], 3)
+    );
+}
+
+fn model(dev: &Device, seed: u64) -> nn::Sequential {
+    dev.manual_seed(seed);
+    nn::mlp(dev, &[4, 3, 2], Activation::Tanh, Init::XavierUniform, 0.0)
+}
+
+fn values(m: &impl Module) -> Vec<Vec<f32>> {
+    m.params()
+        .iter()
+        .map(|(_, p)| p.to_vec().unwrap())
+        .collect()
+}
+
+#[test]
+fn checkpoints_round_trip_parameters_and_optimizer_state() {
+    let dev = Device::cpu();
+    let m = model(&dev, 1);
+    let mut opt = Adam::new(&m.params(), 0.01);
+    let x = Tensor::randn(&dev, &[5, 4]);
+    let y = Tensor::from_slice(&dev, &[0.0, 1.0, 1.0, 0.0, 1.0], &[5]).unwrap();
+    for _ in 0..3 {
+        opt.step(&m.forward(&x).cross_entropy(&y).backward())
+            .unwrap();
+    }
+    let path = tmp("roundtrip.safetensors");
+    checkpoint::save(&path, &m.params(), Some(&opt)).unwrap();
+    let ck = checkpoint::read(&path).unwrap();
+    assert!(
+        ck.tensors.contains_key("0.weight")
+            && ck.tensors.contains_key("optimizer.2.bias.exp_avg_sq")
+    );
+    assert_eq!(
+        ck.metadata.get("optimizer").map(String::as_str),
+        Some("adam")
+    );
+
+    let m2 = model(&dev, 99);
+    let mut opt2 = Adam::new(&m2.params(), 0.01);
+    assert_ne!(values(&m2), values(&m));
+    checkpoint::load(&path, &m2.params(), Some(&mut opt2)).unwrap();
+    assert_eq!(values(&m2), values(&m));
+    assert_eq!(opt2.steps(), 3);
+    // Training continues from the loaded state (to f32 rounding: the reference keeps f64, a
+    // checkpoint holds f32).
+    opt.step(&m.forward(&x).cross_entropy(&y).backward())
+        .unwrap();
+    opt2.step(&m2.forward(&x).cross_entropy(&y).backward())
+        .unwrap();
+    for (a, b) in values(&m2).iter().zip(values(&m)) {
+        let (a, b): (Vec<f64>, Vec<f64>) = (
+            a.iter().map(|&v| v as f64).collect(),
+            b.iter().map(|&v| v as f64).collect(),
+        );
+        let c = wgrad::check::Comparison::new(&a, &b, 1e-6, 1e-5);
+        assert!(c.pass, "after one more step: {c}");
+    }
+}
+
+#[test]
+fn a_mismatched_or_broken_checkpoint_is_an_error_that_changes_nothing() {
+    let dev = Device::cpu();
+    let m = model(&dev, 1);
+    let path = tmp("small.safetensors");
+    checkpoint::save(&path, &m.params(), None).unwrap();
+
+    let other = nn::mlp(&dev, &[4, 5, 2], Activation::Tanh, Init::XavierUniform, 0.0);
+    let before = values(&other);
+    match checkpoint::load(&path, &other.params(), None) {
+        Err(Error::CheckpointMismatch { message, .. }) => {
+            assert!(
+                message.contains("`0.weight` has shape [3, 4], the model needs [5, 4]"),
+                "{message}"
+            )
+        }
+        r => panic!("expected a mismatch, got {r:?}"),
+    }
+    assert_eq!(values(&other), before, "a failed load changes nothing");
+
+    let renamed: Vec<(String, Tensor)> = m
+        .params()
+        .into_iter()
+        .map(|(n, t)| (format!("enc.{n}"), t))
+        .collect();
+    match checkpoint::load(&path, &renamed, None) {
+        Err(Error::CheckpointMismatch { message, .. }) => {
+            assert!(
+                message.contains("missing `enc.0.weight`")
+                    && message.contains("unexpected `0.weight`"),
+                "{message}"
+            )
+        }
+        r => panic!("expected a mismatch, got {r:?}"),
+    }
+    let mut sgd = Sgd::new(&m.params(), 0.1);
+    match checkpoint::load(&path, &m.params(), Some(&mut sgd)) {
+        Err(Error::CheckpointMismatch { message, .. }) => {
+            assert!(message.contains("optimizer"), "{message}")
+        }
+        r => panic!("expected a mismatch, got {r:?}"),
+    }
+
+    let bytes = std::fs::read(&path).unwrap();
+    let broken = tmp("truncated.safetensors");
+    std::fs::write(&broken, &bytes[..bytes.len() - 10]).unwrap();
+    let before = values(&m);
+    assert!(matches!(
+        checkpoint::load(&broken, &m.params(), None),
+        Err(Error::BadFile { .. })
+    ));
+    std::fs::write(&broken, b"not a checkpoint at all").unwrap();
+    assert!(matches!(
+        checkpoint::load(&broken, &m.params(), None),
+        Err(Error::BadFile { .. })
+    ));
+    let mut absurd = (u64::MAX / 2).to_le_bytes().to_vec();
+    absurd.extend(b"{}");
+    std::fs::write(&broken, absurd).unwrap();
+    assert!(matches!(
+        checkpoint::load(&broken, &m.params(), None),
+        Err(Error::BadFile { .. })
+    ));
+    assert_eq!(values(&m), before);
+}

@@ -1,0 +1,143 @@
+//! Training end to end: the same steps give the same parameters on the GPU and the CPU
+//! reference, a real MNIST slice trains to a stated accuracy, and a long run allocates nothing
+//! after its first steps.
+
+mod common;
+
+use wgrad::data::{Dataset, Split};
+use wgrad::nn::{self, Activation, Init, Module, Params};
+use wgrad::optim::{Adam, Optimizer, Rprop, Sgd};
+use wgrad::{Device, Tensor};
+
+fn mnist(split: Split, n: usize) -> Dataset {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    Dataset::mnist(dir, split)
+        .expect("MNIST is vendored in data/mnist")
+        .flattened()
+        .slice(0, n)
+}
+
+type MakeOpt = fn(&Params) -> Box<dyn Optimizer>;
+
+/// Five steps of a small MLP (with dropout) on `dev`; the parameters afterwards.
+fn five_steps(dev: &Device, make: MakeOpt, data: &Dataset) -> Vec<Vec<f64>> {
+    dev.manual_seed(3);
+    let model = nn::mlp(
+        dev,
+        &[784, 16, 12, 10],
+        Activation::Tanh,
+        Init::XavierUniform,
+        0.2,
+    );
+    let mut opt = make(&model.params());
+    for step in 0..5 {
+        let idx: Vec<usize> = (step * 8..step * 8 + 8).collect();
+        let (x, y) = data.batch(dev, &idx).unwrap();
+        let loss = model.forward(&x).cross_entropy(&y);
+        opt.step(&loss.backward()).unwrap();
+    }
+    model
+        .params()
+        .iter()
+        .map(|(_, p)| p.to_vec_f64().unwrap())
+        .collect()
+}
+
+#[test]
+fn training_steps_match_the_cpu_reference_for_every_optimizer() {
+    let Some(gpu) = common::gpu() else { return };
+    let data = mnist(Split::Train, 40);
+    let optimizers: [(&str, MakeOpt); 5] = [
+        ("sgd", |p| Box::new(Sgd::new(p, 0.1))),
+        ("nesterov", |p| {
+            Box::new(Sgd::new(p, 0.1).momentum(0.9).nesterov().weight_decay(1e-3))
+        }),
+        ("adam", |p| Box::new(Adam::new(p, 1e-2))),
+        ("adamw", |p| Box::new(Adam::adamw(p, 1e-2, 0.05))),
+        ("rprop", |p| Box::new(Rprop::new(p))),
+    ];
+    for (name, make) in optimizers {
+        let (g, c) = (
+            five_steps(&gpu, make, &data),
+            five_steps(&Device::cpu(), make, &data),
+        );
+        for (i, (pg, pc)) in g.iter().zip(&c).enumerate() {
+            let cmp = wgrad::check::Comparison::new(pg, pc, 1e-4, 1e-3);
+            assert!(cmp.pass, "{name}: parameter {i} after 5 steps: {cmp}");
+        }
+    }
+}
+
+#[test]
+fn a_real_mnist_slice_trains_to_over_85_percent() {
+    let dev = common::gpu().unwrap_or_else(Device::cpu);
+    let (mut train, mut test) = (mnist(Split::Train, 2000), mnist(Split::Test, 500));
+    let (mean, std) = train.mean_std();
+    train.normalize(mean, std);
+    test.normalize(mean, std);
+    dev.manual_seed(0);
+    let model = nn::mlp(&dev, &[784, 64, 10], Activation::Relu, Init::HeUniform, 0.0);
+    let mut opt = Adam::new(&model.params(), 3e-3);
+    for epoch in 0..5 {
+        for batch in train.batches(&dev, 50, Some(epoch)) {
+            let (x, y) = batch.unwrap();
+            opt.step(&model.forward(&x).cross_entropy(&y).backward())
+                .unwrap();
+        }
+    }
+    let (x, y) = test.tensors(&dev).unwrap();
+    let hits = model
+        .forward(&x)
+        .argmax(1, false)
+        .eq_(&y)
+        .sum_all()
+        .item()
+        .unwrap();
+    let acc = hits / test.len() as f32;
+    eprintln!(
+        "MNIST 2000/500 slice, 5 epochs on {}: test accuracy {:.1}%",
+        dev.name(),
+        100.0 * acc
+    );
+    assert!(acc > 0.85, "test accuracy {acc}");
+}
+
+#[test]
+fn a_long_training_run_allocates_nothing_after_its_first_steps() {
+    let Some(dev) = common::gpu() else { return };
+    dev.manual_seed(1);
+    let model = nn::mlp(&dev, &[12, 16, 4], Activation::Relu, Init::HeUniform, 0.1);
+    let mut opt = Adam::new(&model.params(), 1e-3);
+    let x = Tensor::randn(&dev, &[8, 12]);
+    let y = Tensor::from_slice(&dev, &[0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0], &[8]).unwrap();
+    let mut after_warmup = None;
+    for step in 0..2000 {
+        let loss = model.forward(&x).cross_entropy(&y);
+        opt.step(&loss.backward()).unwrap();
+        if step == 9 {
+            after_warmup = dev.gpu_stats();
+        }
+    }
+    let _ = Tensor::zeros(&dev, &[1]).to_vec().unwrap();
+    let (a, b) = (after_warmup.unwrap(), dev.gpu_stats().unwrap());
+    eprintln!("after 10 steps: {a:?}\nafter 2000:     {b:?}");
+    assert_eq!(
+        b.buffers_created, a.buffers_created,
+        "buffers created after warm-up"
+    );
+    assert_eq!(
+        b.bytes_created, a.bytes_created,
+        "bytes allocated after warm-up"
+    );
+    assert!(
+        b.buffers_live <= a.buffers_live + 2,
+        "live buffers grew: {} → {}",
+        a.buffers_live,
+        b.buffers_live
+    );
+    assert_eq!(
+        b.submits - a.submits,
+        1990 + 1,
+        "one submit per step (plus the final read)"
+    );
+}
