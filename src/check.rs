@@ -6,6 +6,8 @@
 use std::fmt;
 use std::rc::Rc;
 
+use crate::nn::Activation;
+use crate::ops::matmul::Variant;
 use crate::optim::{Adam, Optimizer, Rprop, Sgd};
 use crate::rng::Rng;
 use crate::{Device, Grads, Result, Tensor};
@@ -455,8 +457,9 @@ pub fn cases() -> Vec<Case> {
         Tensor::full(d, &[7, 9], 2.5)
     }));
 
-    // Matrix products: tile edges (63, 64, 65, 1), both transposes, batches, broadcast batches.
-    let mm: [(&[usize], &[usize], bool, bool); 11] = [
+    // Matrix products through every kernel: tile edges (1, 7, 8, 63, 64, 65), both transposes,
+    // batches, broadcast batches, and matrices under 8 rows (computed transposed).
+    let mm: [(&[usize], &[usize], bool, bool); 13] = [
         (&[1, 1], &[1, 1], false, false),
         (&[3, 4], &[4, 5], false, false),
         (&[63, 64], &[64, 65], false, false),
@@ -468,23 +471,32 @@ pub fn cases() -> Vec<Case> {
         (&[2, 3, 4], &[4, 5], false, false),
         (&[4, 3], &[2, 4, 5], true, false),
         (&[2, 5, 3], &[2, 6, 5], true, true),
+        (&[3, 20], &[20, 70], false, false),
+        (&[9, 8], &[8, 129], false, false),
+    ];
+    let variants = [
+        ("matmul", Variant::Auto),
+        ("matmul_naive", Variant::Naive),
+        ("matmul_tiled", Variant::Tiled),
+        ("matmul_subgroup", Variant::Subgroup),
     ];
     for (sa, sb, ta, tb) in mm {
-        t.push(Case::new("matmul", vec![x(sa), x(sb)], move |_, v| {
-            v[0].matmul_t(&v[1], ta, tb)
-        }));
-        t.push(Case::new(
-            "matmul_naive",
-            vec![x(sa), x(sb)],
-            move |_, v| v[0].matmul_naive(&v[1], ta, tb),
-        ));
+        for (op, variant) in variants {
+            let ins = vec![x(sa), x(sb)];
+            t.push(Case::new(op, ins, move |_, v| {
+                v[0].matmul_variant(&v[1], ta, tb, variant)
+            }));
+        }
     }
-    t.push(
-        Case::new("matmul", vec![x(&[130, 257]), x(&[257, 70])], |_, v| {
-            v[0].matmul(&v[1])
-        })
-        .tol(1e-4, 1e-5),
-    );
+    for (op, variant) in variants {
+        let ins = vec![x(&[130, 257]), x(&[257, 70])];
+        t.push(
+            Case::new(op, ins, move |_, v| {
+                v[0].matmul_variant(&v[1], false, false, variant)
+            })
+            .tol(1e-4, 1e-5),
+        );
+    }
     t.push(Case::new("matmul", vec![x(&[9, 6]), x(&[5, 6])], |_, v| {
         v[0].matmul(&v[1].t())
     }));
@@ -496,6 +508,45 @@ pub fn cases() -> Vec<Case> {
         )
         .forward_only(),
     );
+
+    // A dense layer in one dispatch: act(x·Wᵀ + b) through every kernel and fused activation.
+    let acts = [
+        Activation::Identity,
+        Activation::Relu,
+        Activation::LeakyRelu(0.1),
+        Activation::Sigmoid,
+        Activation::Tanh,
+        Activation::Elu(1.0),
+        Activation::Gelu,
+    ];
+    for act in acts {
+        for (op, variant) in variants {
+            let op = match op {
+                "matmul" => "linear",
+                "matmul_naive" => "linear_naive",
+                "matmul_tiled" => "linear_tiled",
+                _ => "linear_subgroup",
+            };
+            // Inputs away from 0 keep the kinks of relu-like activations out of finite differences.
+            let ins = vec![away(&[5, 6], &[0.0]), x(&[7, 6]), x(&[7])];
+            t.push(
+                Case::new(op, ins, move |_, v| {
+                    v[0].linear_variant(&v[1], Some(&v[2]), act, variant)
+                })
+                .tol(2e-5, 1e-5),
+            );
+        }
+    }
+    t.push(Case::new(
+        "linear",
+        vec![x(&[2, 3, 9]), x(&[4, 9])],
+        |_, v| v[0].linear(&v[1], None, Activation::Tanh),
+    ));
+    t.push(Case::new(
+        "linear",
+        vec![x(&[70, 33]), x(&[66, 33]), x(&[66])],
+        |_, v| v[0].linear(&v[1], Some(&v[2]), Activation::Sigmoid),
+    ));
 
     // Reductions: axes, keepdim, long axes (two passes), empty results are tested apart.
     type R = fn(&Tensor, isize, bool) -> Tensor;

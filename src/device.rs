@@ -47,6 +47,17 @@ pub struct DeviceOptions {
     pub limits: Option<wgpu::Limits>,
     /// How long a readback may wait for the GPU; defaults to `WGRAD_TIMEOUT_SECS` or 600 s.
     pub timeout: Option<std::time::Duration>,
+    /// Time every dispatch on the GPU with timestamp queries (see [`Device::profile`]); also
+    /// turned on by `WGRAD_PROFILE=1`. Each profiled step waits for the GPU.
+    pub profile: bool,
+}
+
+/// GPU time spent in one shader, from [`Device::profile`].
+#[derive(Clone, Debug)]
+pub struct ProfileEntry {
+    pub shader: &'static str,
+    pub dispatches: u64,
+    pub milliseconds: f64,
 }
 
 impl Device {
@@ -92,6 +103,14 @@ impl Device {
         }
     }
 
+    /// The wgpu adapter behind this device (`None` for the CPU reference).
+    pub fn adapter_info(&self) -> Option<wgpu::AdapterInfo> {
+        match &self.inner.backend {
+            Backend::Cpu => None,
+            Backend::Gpu(g) => Some(g.info.clone()),
+        }
+    }
+
     /// Run every pending node in tape order (one submit on the GPU). Reads flush by themselves.
     pub fn flush(&self) -> Result<()> {
         let entries = std::mem::take(&mut *self.inner.tape.borrow_mut());
@@ -132,6 +151,39 @@ impl Device {
                 tape.extend(rest);
                 Err(e)
             }
+        }
+    }
+
+    /// Run everything pending and wait until the device has finished it (for timing).
+    pub fn synchronize(&self) -> Result<()> {
+        self.flush()?;
+        match &self.inner.backend {
+            Backend::Cpu => Ok(()),
+            Backend::Gpu(g) => g.wait_idle(),
+        }
+    }
+
+    /// Wait until kernels compiling on background threads are ready, so that what follows runs
+    /// the fastest kernels (benchmarks call this after warming up).
+    pub fn wait_for_compiles(&self) {
+        if let Backend::Gpu(g) = &self.inner.backend {
+            g.wait_for_compiles();
+        }
+    }
+
+    /// GPU time per shader since profiling started, largest first; empty unless the device was
+    /// created with [`DeviceOptions::profile`] on an adapter with timestamp queries in passes.
+    pub fn profile(&self) -> Vec<ProfileEntry> {
+        match &self.inner.backend {
+            Backend::Gpu(g) => g.profile(),
+            Backend::Cpu => Vec::new(),
+        }
+    }
+
+    /// Forget the times gathered so far.
+    pub fn reset_profile(&self) {
+        if let Backend::Gpu(g) = &self.inner.backend {
+            g.reset_profile();
         }
     }
 

@@ -15,6 +15,7 @@
 //! ```
 
 mod autograd;
+pub mod bench;
 pub mod check;
 pub mod checkpoint;
 mod cpu;
@@ -24,7 +25,7 @@ mod error;
 pub mod gpu;
 pub mod nn;
 pub mod op;
-mod ops;
+pub mod ops;
 pub mod optim;
 pub mod rng;
 pub mod shape;
@@ -32,7 +33,7 @@ mod tensor;
 pub mod viz;
 
 pub use autograd::Grads;
-pub use device::{Device, DeviceOptions, NoGradGuard};
+pub use device::{Device, DeviceOptions, NoGradGuard, ProfileEntry};
 pub use error::{Error, Result};
 pub use gpu::GpuStats;
 pub use tensor::Tensor;

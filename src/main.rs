@@ -27,6 +27,26 @@ struct Cli {
 enum Command {
     /// List adapters and the limits and features that matter to wgrad.
     Info,
+    /// Measure kernels and a training step on the adapter (median of repetitions).
+    Bench {
+        /// Print one JSON object per figure instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Only these groups: matmul, shapes, mlp, add, sum, overhead (comma separated).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Square matmul sizes.
+        #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024,2048")]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+        /// The adapter's FP32 peak in GFLOP/s, to report matmul as a share of it.
+        #[arg(long)]
+        peak_gflops: Option<f64>,
+        /// Time every dispatch and print GPU time per kernel after the run.
+        #[arg(long)]
+        profile: bool,
+    },
     /// Run every kernel on the adapter against the CPU reference; exit 1 on any failure.
     Check {
         /// Only rows for this op (e.g. `matmul`).
@@ -43,6 +63,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info => info(),
         Command::Check { op, verbose } => check(cli.adapter, op, verbose),
+        Command::Bench {
+            json,
+            only,
+            sizes,
+            reps,
+            peak_gflops,
+            profile,
+        } => bench(cli.adapter, json, only, sizes, reps, peak_gflops, profile),
     };
     match result {
         Ok(code) => code,
@@ -151,7 +179,7 @@ fn check(adapter: Option<String>, only: Option<String>, verbose: bool) -> wgrad:
                     .map(|b| format!(" | grad {b}"))
                     .collect::<String>()
             );
-            bar.println(format!("{} {line}", if r.pass() { "ok  " } else { "FAIL" }));
+            bar.suspend(|| println!("{} {line}", if r.pass() { "ok  " } else { "FAIL" }));
         }
         if !r.pass() {
             e.3.push(r.label.clone());
@@ -195,4 +223,146 @@ fn merge(acc: &mut Comparison, c: &Comparison) {
     acc.max_abs = acc.max_abs.max(c.max_abs);
     acc.max_rel = acc.max_rel.max(c.max_rel);
     acc.pass = true;
+}
+
+fn bench(
+    adapter: Option<String>,
+    json: bool,
+    only: Vec<String>,
+    sizes: Vec<usize>,
+    reps: usize,
+    peak_gflops: Option<f64>,
+    profile: bool,
+) -> wgrad::Result<ExitCode> {
+    use wgrad::bench;
+    let dev = Device::gpu_with(DeviceOptions {
+        adapter,
+        profile,
+        ..Default::default()
+    })?;
+    let want = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
+    let cpu_adapter = dev
+        .adapter_info()
+        .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+    if !json {
+        println!("benchmarks on {} (median of {reps})", dev.name());
+    }
+    type Job<'a> = Box<dyn Fn() -> wgrad::Result<bench::Figure> + 'a>;
+    let mut jobs: Vec<(String, Job)> = Vec::new();
+    let dev = &dev;
+    if want("matmul") {
+        for &n in &sizes {
+            jobs.push((
+                format!("matmul {n}"),
+                Box::new(move || {
+                    let mut f = bench::matmul(dev, n, reps)?;
+                    if let Some(peak) = peak_gflops {
+                        f.ceiling = Some((peak, "adapter FP32 peak".into()));
+                    } else if cpu_adapter && let Some(c) = bench::gemm_ceiling(n, reps) {
+                        f.ceiling = Some((c, "gemm crate f32 GEMM on the host".into()));
+                    }
+                    Ok(f)
+                }),
+            ));
+        }
+    }
+    if want("shapes") {
+        // The products of one training step of an MLP 784-256-256-10 at batch 128.
+        let shapes = [
+            ("mlp fwd x·W1ᵀ 128x784x256", (128, 784, 256), (false, true)),
+            ("mlp fwd h·W2ᵀ 128x256x256", (128, 256, 256), (false, true)),
+            (
+                "mlp bwd dW1 = Gᵀ·x 256x128x784",
+                (256, 128, 784),
+                (true, false),
+            ),
+            (
+                "mlp bwd dh = G·W2 128x256x256",
+                (128, 256, 256),
+                (false, false),
+            ),
+            ("mlp fwd h·W3ᵀ 128x256x10", (128, 256, 10), (false, true)),
+        ];
+        for (name, mkn, t) in shapes {
+            jobs.push((
+                name.to_string(),
+                Box::new(move || bench::matmul_shape(dev, name, mkn, t, reps)),
+            ));
+        }
+    }
+    if want("mlp") {
+        for (opt, every) in [("sgd", false), ("sgd", true), ("adam", false)] {
+            jobs.push((
+                format!("mlp {opt}"),
+                Box::new(move || bench::mlp_step(dev, opt, reps, every)),
+            ));
+        }
+    }
+    let n = 16 << 20;
+    if want("add") {
+        jobs.push((
+            "add".into(),
+            Box::new(move || {
+                let mut f = bench::add(dev, n, reps)?;
+                if cpu_adapter {
+                    f.ceiling = Some((
+                        bench::host_add_bandwidth(n, reps),
+                        "host c = a + b, one thread".into(),
+                    ));
+                }
+                Ok(f)
+            }),
+        ));
+    }
+    if want("sum") {
+        jobs.push(("sum".into(), Box::new(move || bench::sum(dev, n, reps))));
+    }
+    if want("overhead") {
+        jobs.push((
+            "overhead".into(),
+            Box::new(move || bench::host_overhead(dev, reps)),
+        ));
+    }
+    let bar = indicatif::ProgressBar::new(jobs.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
+    if json {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut figures = Vec::new();
+    for (label, job) in jobs {
+        bar.set_message(label);
+        let f = job()?;
+        if json {
+            println!("{}", f.to_json());
+        } else {
+            let ceiling = match (&f.ceiling, f.fraction()) {
+                (Some((c, what)), Some(frac)) => {
+                    format!("{:>6.1}% of {c:.1} ({what})", 100.0 * frac)
+                }
+                _ => String::new(),
+            };
+            bar.suspend(|| println!("{:<46} {:>10.2} {:<8} {ceiling}", f.name, f.value, f.unit));
+        }
+        figures.push(f);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if profile {
+        let entries = dev.profile();
+        let total: f64 = entries.iter().map(|e| e.milliseconds).sum();
+        println!("GPU time per kernel (timestamps around each dispatch):");
+        for e in entries {
+            println!(
+                "  {:<32} {:>8} dispatches {:>10.1} ms {:>6.1}%  {:>8.1} us each",
+                e.shader,
+                e.dispatches,
+                e.milliseconds,
+                100.0 * e.milliseconds / total,
+                1e3 * e.milliseconds / e.dispatches as f64
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -30,10 +30,26 @@ pub const WG: u64 = 256;
 
 /// What the GPU runs for one node: a shader, its uniform parameters, and the workgroup count. The
 /// executor spreads counts above 65,535 over y and z; shaders rebuild the linear workgroup index.
+///
+/// A kernel may need something not every adapter has (8-lane subgroups) and name a fallback for
+/// adapters without it; with `background` set, it is also compiled on another thread while the
+/// fallback runs. A kernel and its fallback must compute the same values.
 pub struct Kernel {
     pub shader: &'static Shader,
     pub params: Vec<u8>,
     pub workgroups: u64,
+    pub needs: Needs,
+    pub fallback: Option<Box<Kernel>>,
+    pub background: bool,
+}
+
+/// Adapter capabilities a kernel may require.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Needs {
+    #[default]
+    Nothing,
+    /// Subgroup operations with subgroups of exactly 8 lanes (lavapipe on AVX2 machines).
+    Subgroup8,
 }
 
 /// Largest parameter block a kernel may have (one dynamic-offset slot of the step's uniform buffer).
@@ -53,7 +69,29 @@ impl Kernel {
             shader,
             params,
             workgroups,
+            needs: Needs::Nothing,
+            fallback: None,
+            background: false,
         }
+    }
+
+    /// This kernel where the adapter offers `needs`, `fallback` elsewhere.
+    pub fn requiring(mut self, needs: Needs, fallback: Kernel) -> Kernel {
+        self.needs = needs;
+        self.fallback = Some(Box::new(fallback));
+        self
+    }
+
+    /// Compile this kernel on a background thread the first time it is asked for, running the
+    /// fallback until it is ready (for kernels that take long to compile).
+    pub fn compiled_in_background(mut self) -> Kernel {
+        assert!(
+            self.fallback.is_some(),
+            "{}: a background kernel needs a fallback",
+            self.shader.name
+        );
+        self.background = true;
+        self
     }
 
     /// One invocation per element, [`WG`] invocations per workgroup.

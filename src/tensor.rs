@@ -157,6 +157,11 @@ impl Tensor {
         Ok(Tensor::leaf(device, shape.to_vec(), storage))
     }
 
+    /// An empty leaf (shape `[0]`): stands for an absent optional input of a kernel.
+    pub(crate) fn empty(device: &Device) -> Tensor {
+        Tensor::leaf(device, vec![0], Storage::Empty)
+    }
+
     pub(crate) fn leaf(device: &Device, shape: Vec<usize>, storage: Storage) -> Tensor {
         Tensor {
             node: Rc::new(Node {
@@ -182,6 +187,24 @@ impl Tensor {
     pub(crate) fn record(op: impl Op + 'static, inputs: &[&Tensor], shape: Vec<usize>) -> Tensor {
         let device = inputs[0].device().clone();
         Tensor::record_on(&device, op, inputs, shape)
+    }
+
+    /// Record a user-defined [`Op`] (a custom kernel, or a custom backward rule such as feedback
+    /// alignment) on `inputs`, producing a tensor of `shape`. The op's CPU reference and kernel
+    /// must agree, as for built-in ops; check it with the differential tools in [`crate::check`].
+    #[track_caller]
+    pub fn apply_op(op: impl Op + 'static, inputs: &[&Tensor], shape: &[usize]) -> Tensor {
+        assert!(
+            !inputs.is_empty(),
+            "apply_op: an op needs at least one input (use apply_op_on)"
+        );
+        Tensor::record(op, inputs, shape.to_vec())
+    }
+
+    /// [`Tensor::apply_op`] for ops with no inputs, recorded on `device`.
+    #[track_caller]
+    pub fn apply_op_on(device: &crate::Device, op: impl Op + 'static, shape: &[usize]) -> Tensor {
+        Tensor::record_on(device, op, &[], shape.to_vec())
     }
 
     /// Append a pure op to `device`'s tape (ops with no inputs: fills, random numbers).

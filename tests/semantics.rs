@@ -230,3 +230,38 @@ fn assign_updates_a_parameter_in_place_and_guards_stale_backward_passes() {
         );
     }
 }
+
+#[test]
+fn every_matmul_kernel_gives_the_same_bits_so_switching_kernels_is_invisible() {
+    use wgrad::ops::matmul::Variant;
+    let Some(dev) = common::gpu() else { return };
+    dev.manual_seed(5);
+    let a = Tensor::randn(&dev, &[2, 100, 70]);
+    let b = Tensor::randn(&dev, &[70, 90]);
+    let runs: Vec<Vec<f32>> = [
+        Variant::Naive,
+        Variant::Tiled,
+        Variant::Subgroup,
+        Variant::Auto,
+    ]
+    .into_iter()
+    .map(|v| {
+        dev.wait_for_compiles();
+        a.matmul_variant(&b, false, false, v).to_vec().unwrap()
+    })
+    .collect();
+    let exact = dev.name().contains("llvmpipe");
+    for (i, r) in runs.iter().enumerate().skip(1) {
+        for (j, (x, y)) in r.iter().zip(&runs[0]).enumerate() {
+            let ok = if exact {
+                x.to_bits() == y.to_bits()
+            } else {
+                (x - y).abs() <= 1e-4 * y.abs().max(1.0)
+            };
+            assert!(
+                ok,
+                "kernel {i} differs from the naive kernel at {j}: {x} vs {y}"
+            );
+        }
+    }
+}

@@ -1,78 +1,54 @@
-// matmul/tiled.wgsl — c[b, i, j] = Σ_p A(b, i, p) · B(b, p, j), register-blocked: a 16×16
-// workgroup computes a 64×64 tile, each invocation a 4×4 block (rows 4·ty + r, columns tx + 16·s,
-// so neighbouring invocations read neighbouring columns of B). No workgroup memory or barriers:
-// on CPU-backed adapters they cost more than they save. Edge tiles clamp their loads and mask
-// their stores, so any size runs on the same path. Operands are addressed through strides as
-// in matmul/naive.wgsl (transposes and broadcast batches are read in place).
-// bindings: 0 a (read), 1 b (read), 2 c (write), 3 params
+// matmul/tiled.wgsl — register-blocked matmul for any adapter (joined with matmul/_common.wgsl).
+// An 8×8 workgroup computes a 64×64 tile of C; each invocation an 8×8 block: rows 8·ty + i and
+// columns tx + 8·j, so neighbouring invocations read neighbouring columns of B. No workgroup
+// memory or barriers (on CPU-backed adapters they cost more than they save). Edge tiles clamp
+// their loads and mask their stores, so any size takes the same path.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    batch: u32,
-    a_batch: u32,
-    a_row: u32,
-    a_col: u32,
-    tiles_n: u32,
-    b_batch: u32,
-    b_row: u32,
-    b_col: u32,
-    tiles_m: u32,
+// t += a (rows) ⊗ (b0, b1) (columns).
+fn fma_rows8(t: Rows8, a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) -> Rows8 {
+    var o = t;
+    o.c00 += a0.x * b0; o.c01 += a0.x * b1;
+    o.c10 += a0.y * b0; o.c11 += a0.y * b1;
+    o.c20 += a0.z * b0; o.c21 += a0.z * b1;
+    o.c30 += a0.w * b0; o.c31 += a0.w * b1;
+    o.c40 += a1.x * b0; o.c41 += a1.x * b1;
+    o.c50 += a1.y * b0; o.c51 += a1.y * b1;
+    o.c60 += a1.z * b0; o.c61 += a1.z * b1;
+    o.c70 += a1.w * b0; o.c71 += a1.w * b1;
+    return o;
 }
 
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-
-@compute @workgroup_size(16, 16)
+@compute @workgroup_size(8, 8)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let tile = wid.x + (wid.y + wid.z * nwg.y) * nwg.x;
+    let tile = workgroup_index(wid, nwg);
     if tile >= p.tiles_n * p.tiles_m * p.batch {
         return;
     }
     let tn = tile % p.tiles_n;
     let tm = (tile / p.tiles_n) % p.tiles_m;
     let bat = tile / (p.tiles_n * p.tiles_m);
-    let row0 = tm * 64u + lid.y * 4u;
+    let row0 = tm * 64u + lid.y * 8u;
     let col0 = tn * 64u + lid.x;
-
-    // Clamped addresses: out-of-range rows and columns read valid data and are never stored.
-    var arow: array<u32, 4>;
-    var bcol: array<u32, 4>;
-    for (var r = 0u; r < 4u; r++) {
-        arow[r] = bat * p.a_batch + min(row0 + r, p.m - 1u) * p.a_row;
-        bcol[r] = bat * p.b_batch + min(col0 + 16u * r, p.n - 1u) * p.b_col;
+    // Clamped addresses: rows and columns past the edge read valid data and are never stored.
+    var ar: array<u32, 8>;
+    var bc: array<u32, 8>;
+    for (var i = 0u; i < 8u; i++) {
+        ar[i] = bat * p.a_batch + min(row0 + i, p.m - 1u) * p.a_row;
+        bc[i] = bat * p.b_batch + min(col0 + 8u * i, p.n - 1u) * p.b_col;
     }
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var t: Rows8;
     for (var q = 0u; q < p.k; q++) {
-        let ao = q * p.a_col;
-        let bo = q * p.b_row;
-        let bv = vec4<f32>(b[bcol[0] + bo], b[bcol[1] + bo], b[bcol[2] + bo], b[bcol[3] + bo]);
-        acc0 += a[arow[0] + ao] * bv;
-        acc1 += a[arow[1] + ao] * bv;
-        acc2 += a[arow[2] + ao] * bv;
-        acc3 += a[arow[3] + ao] * bv;
+        let aq = q * p.a_col;
+        let bq = q * p.b_row;
+        let a0 = vec4<f32>(a[ar[0] + aq], a[ar[1] + aq], a[ar[2] + aq], a[ar[3] + aq]);
+        let a1 = vec4<f32>(a[ar[4] + aq], a[ar[5] + aq], a[ar[6] + aq], a[ar[7] + aq]);
+        let b0 = vec4<f32>(b[bc[0] + bq], b[bc[1] + bq], b[bc[2] + bq], b[bc[3] + bq]);
+        let b1 = vec4<f32>(b[bc[4] + bq], b[bc[5] + bq], b[bc[6] + bq], b[bc[7] + bq]);
+        t = fma_rows8(t, a0, a1, b0, b1);
     }
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    let base = bat * p.m * p.n;
-    for (var r = 0u; r < 4u; r++) {
-        let row = row0 + r;
-        if row < p.m {
-            for (var s = 0u; s < 4u; s++) {
-                let col = col0 + 16u * s;
-                if col < p.n {
-                    c[base + row * p.n + col] = accs[r][s];
-                }
-            }
-        }
-    }
+    store_rows8(t, bat, row0, col0, 8u);
 }

@@ -8,15 +8,16 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU64;
 use std::rc::Rc;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use pool::GpuBuffer;
 use pool::Pool;
 
-use crate::device::DeviceOptions;
+use crate::device::{DeviceOptions, ProfileEntry};
 use crate::error::{Error, Result};
-use crate::op::{MAX_PARAMS, Shader};
+use crate::op::{Kernel, MAX_PARAMS, Needs, Shader};
 use crate::tensor::{Node, Storage, Tensor};
 
 /// Counters of the GPU executor since the device was created.
@@ -52,6 +53,49 @@ struct Pipeline {
     params_size: Option<u32>,
 }
 
+/// A pipeline cache entry: compiled, compiling on a background thread, or rejected.
+enum Slot {
+    Ready(Rc<Pipeline>),
+    Compiling(
+        Receiver<Result<wgpu::ComputePipeline, String>>,
+        Rc<Layout>,
+        &'static Shader,
+    ),
+    Failed(String),
+}
+
+/// Compile a shader into a compute pipeline; the error says why the driver or wgpu refused it.
+fn compile(
+    device: &wgpu::Device,
+    shader: &Shader,
+    layout: &wgpu::PipelineLayout,
+) -> Result<wgpu::ComputePipeline, String> {
+    let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(shader.name),
+        source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+    });
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: Some(shader.name),
+        layout: Some(layout),
+        module: &module,
+        entry_point: Some("main"),
+        compilation_options: Default::default(),
+        cache: None,
+    });
+    match pollster::block_on(scope.pop()) {
+        Some(e) => Err(e.to_string()),
+        None => Ok(pipeline),
+    }
+}
+
+fn rejected(shader: &Shader, message: &str) -> Error {
+    Error::ShaderRejected {
+        shader: shader.name.to_string(),
+        message: message.to_string(),
+    }
+}
+
 /// The byte size of a shader's uniform parameter struct, read from its WGSL with naga.
 fn reflect_params_size(source: &str) -> Option<u32> {
     let module = naga::front::wgsl::parse_str(source).ok()?;
@@ -69,17 +113,21 @@ const MAX_IN_FLIGHT: usize = 3;
 pub(crate) struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
-    info: wgpu::AdapterInfo,
+    pub(crate) info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     timeout: Duration,
     pool: Rc<Pool>,
     layouts: RefCell<HashMap<(usize, usize), Rc<Layout>>>,
-    pipelines: RefCell<HashMap<&'static str, Rc<Pipeline>>>,
+    pipelines: RefCell<HashMap<&'static str, Slot>>,
+    /// Whether kernels needing 8-lane subgroups can run.
+    subgroup8: bool,
     uniform: RefCell<Option<wgpu::Buffer>>,
     dummy: wgpu::Buffer,
     uncaptured: Arc<Mutex<Vec<String>>>,
     lost: Arc<Mutex<Option<String>>>,
     in_flight: RefCell<VecDeque<wgpu::SubmissionIndex>>,
+    /// GPU nanoseconds and dispatch counts per shader, when profiling.
+    profile: Option<RefCell<HashMap<&'static str, (u64, f64)>>>,
     dispatches: Cell<u64>,
     submits: Cell<u64>,
     readbacks: Cell<u64>,
@@ -135,9 +183,18 @@ impl Gpu {
         let adapter = pick_adapter(wanted)?;
         let info = adapter.get_info();
         let limits = options.limits.clone().unwrap_or_else(|| adapter.limits());
+        // Subgroup operations let matmul share loads across lanes where the adapter has them.
+        let mut features = adapter.features() & wgpu::Features::SUBGROUP;
+        let timestamps =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES;
+        let profile = (options.profile || std::env::var("WGRAD_PROFILE").as_deref() == Ok("1"))
+            && adapter.features().contains(timestamps);
+        if profile {
+            features |= timestamps;
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("wgrad"),
-            required_features: wgpu::Features::empty(),
+            required_features: features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -174,6 +231,9 @@ impl Gpu {
             mapped_at_creation: false,
         });
         let pool = Rc::new(Pool::new(device.clone(), limits.max_buffer_size));
+        let subgroup8 = features.contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size == 8
+            && info.subgroup_max_size == 8;
         Ok(Gpu {
             device,
             queue,
@@ -183,11 +243,13 @@ impl Gpu {
             pool,
             layouts: RefCell::new(HashMap::new()),
             pipelines: RefCell::new(HashMap::new()),
+            subgroup8,
             uniform: RefCell::new(None),
             dummy,
             uncaptured,
             lost,
             in_flight: RefCell::new(VecDeque::new()),
+            profile: profile.then(|| RefCell::new(HashMap::new())),
             dispatches: Cell::new(0),
             submits: Cell::new(0),
             readbacks: Cell::new(0),
@@ -211,7 +273,12 @@ impl Gpu {
             buffers_live: self.pool.live.get(),
             bytes_live: self.pool.live_bytes.get(),
             buffers_pooled: self.pool.pooled(),
-            pipelines: self.pipelines.borrow().len() as u64,
+            pipelines: self
+                .pipelines
+                .borrow()
+                .values()
+                .filter(|s| matches!(s, Slot::Ready(_)))
+                .count() as u64,
         }
     }
 
@@ -314,49 +381,158 @@ impl Gpu {
         l
     }
 
+    /// The pipeline for `shader`, compiled now (or awaited, if compiling) if it is not ready.
     fn pipeline(
         &self,
         shader: &'static Shader,
         inputs: usize,
         outputs: usize,
     ) -> Result<Rc<Pipeline>> {
-        if let Some(p) = self.pipelines.borrow().get(shader.name) {
-            return Ok(p.clone());
+        self.wait_for(shader.name);
+        match self.pipelines.borrow().get(shader.name) {
+            Some(Slot::Ready(p)) => return Ok(p.clone()),
+            Some(Slot::Failed(message)) => return Err(rejected(shader, message)),
+            _ => {}
         }
         let layout = self.layout(inputs, outputs);
-        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = self
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(shader.name),
-                source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-            });
-        let pipeline = self
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(shader.name),
-                layout: Some(&layout.pipeline),
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            return Err(Error::ShaderRejected {
-                shader: shader.name.to_string(),
-                message: e.to_string(),
-            });
+        let compiled = compile(&self.device, shader, &layout.pipeline);
+        self.finish(shader, compiled, layout)
+    }
+
+    /// Record the outcome of compiling `shader`.
+    fn finish(
+        &self,
+        shader: &'static Shader,
+        compiled: Result<wgpu::ComputePipeline, String>,
+        layout: Rc<Layout>,
+    ) -> Result<Rc<Pipeline>> {
+        let mut slots = self.pipelines.borrow_mut();
+        match compiled {
+            Ok(pipeline) => {
+                let params_size = cfg!(debug_assertions)
+                    .then(|| reflect_params_size(shader.source))
+                    .flatten();
+                let p = Rc::new(Pipeline {
+                    pipeline,
+                    layout,
+                    params_size,
+                });
+                slots.insert(shader.name, Slot::Ready(p.clone()));
+                Ok(p)
+            }
+            Err(message) => {
+                slots.insert(shader.name, Slot::Failed(message.clone()));
+                Err(rejected(shader, &message))
+            }
         }
-        let params_size = cfg!(debug_assertions)
-            .then(|| reflect_params_size(shader.source))
-            .flatten();
-        let p = Rc::new(Pipeline {
-            pipeline,
-            layout,
-            params_size,
-        });
-        self.pipelines.borrow_mut().insert(shader.name, p.clone());
-        Ok(p)
+    }
+
+    /// The kernel to run for `kernel`: itself where the adapter can run it and it is compiled,
+    /// else its fallback (starting a background compile of the kernel if it asks for one).
+    fn select(
+        &self,
+        kernel: Kernel,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<(Rc<Pipeline>, Kernel)> {
+        let mut k = kernel;
+        loop {
+            let supported = match k.needs {
+                Needs::Nothing => true,
+                Needs::Subgroup8 => self.subgroup8,
+            };
+            if supported {
+                if !k.background {
+                    return Ok((self.pipeline(k.shader, inputs, outputs)?, k));
+                }
+                if let Some(p) = self.in_background(k.shader, inputs, outputs)? {
+                    return Ok((p, k));
+                }
+            }
+            match k.fallback.take() {
+                Some(f) => k = *f,
+                None => {
+                    let message =
+                        format!("the adapter lacks what the kernel needs ({:?})", k.needs);
+                    return Err(rejected(k.shader, &message));
+                }
+            }
+        }
+    }
+
+    /// `Some` pipeline if `shader` is compiled; otherwise start compiling it on another thread
+    /// (once) and return `None`.
+    fn in_background(
+        &self,
+        shader: &'static Shader,
+        inputs: usize,
+        outputs: usize,
+    ) -> Result<Option<Rc<Pipeline>>> {
+        let finished = match self.pipelines.borrow().get(shader.name) {
+            Some(Slot::Ready(p)) => return Ok(Some(p.clone())),
+            Some(Slot::Failed(message)) => return Err(rejected(shader, message)),
+            Some(Slot::Compiling(rx, _, _)) => match rx.try_recv() {
+                Ok(result) => Some(result),
+                Err(TryRecvError::Empty) => return Ok(None),
+                Err(TryRecvError::Disconnected) => Some(Err("the compiling thread died".into())),
+            },
+            None => None,
+        };
+        if let Some(result) = finished {
+            let Some(Slot::Compiling(_, layout, _)) =
+                self.pipelines.borrow_mut().remove(shader.name)
+            else {
+                unreachable!("the slot was compiling")
+            };
+            return self.finish(shader, result, layout).map(Some);
+        }
+        let layout = self.layout(inputs, outputs);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (device, pl) = (self.device.clone(), layout.pipeline.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("wgrad compile {}", shader.name))
+            .spawn(move || {
+                let _ = tx.send(compile(&device, shader, &pl));
+            });
+        if spawned.is_err() {
+            // No thread to spare: compile here.
+            return self.pipeline(shader, inputs, outputs).map(Some);
+        }
+        self.pipelines
+            .borrow_mut()
+            .insert(shader.name, Slot::Compiling(rx, layout, shader));
+        Ok(None)
+    }
+
+    /// Block until a background compile of `name`, if one is running, has finished.
+    fn wait_for(&self, name: &'static str) {
+        let slot = self.pipelines.borrow_mut().remove(name);
+        match slot {
+            Some(Slot::Compiling(rx, layout, shader)) => {
+                let result = rx
+                    .recv()
+                    .unwrap_or_else(|_| Err("the compiling thread died".into()));
+                let _ = self.finish(shader, result, layout);
+            }
+            Some(other) => {
+                self.pipelines.borrow_mut().insert(name, other);
+            }
+            None => {}
+        }
+    }
+
+    /// Wait for every background compile (benchmarks call this after warming up).
+    pub(crate) fn wait_for_compiles(&self) {
+        let compiling: Vec<&'static str> = self
+            .pipelines
+            .borrow()
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Compiling(..)))
+            .map(|(n, _)| *n)
+            .collect();
+        for name in compiling {
+            self.wait_for(name);
+        }
     }
 
     fn uniform_buffer(&self, bytes: u64) -> wgpu::Buffer {
@@ -396,6 +572,7 @@ impl Gpu {
     fn encode_and_submit(&self, nodes: &[Rc<Node>]) -> Result<()> {
         struct Dispatch {
             node: usize,
+            shader: &'static str,
             pipeline: Rc<Pipeline>,
             params: Vec<u8>,
             workgroups: u64,
@@ -420,12 +597,11 @@ impl Gpu {
             } else {
                 *node.storage.borrow_mut() = Some(Storage::Empty);
             }
-            let kernel = op.kernel();
+            let outputs = node.targets.len().max(1);
+            let (pipeline, kernel) = self.select(op.kernel(), inputs.len(), outputs)?;
             if kernel.workgroups == 0 {
                 continue;
             }
-            let outputs = node.targets.len().max(1);
-            let pipeline = self.pipeline(kernel.shader, inputs.len(), outputs)?;
             if let Some(size) = pipeline.params_size {
                 assert_eq!(
                     kernel.params.len(),
@@ -437,6 +613,7 @@ impl Gpu {
             }
             plan.push(Dispatch {
                 node: i,
+                shader: kernel.shader.name,
                 pipeline,
                 params: kernel.params,
                 workgroups: kernel.workgroups,
@@ -464,12 +641,28 @@ impl Gpu {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("wgrad step"),
             });
+        // Profiling: a timestamp before and after each of the first dispatches.
+        let timed = if self.profile.is_some() {
+            plan.len().min(2048)
+        } else {
+            0
+        };
+        let queries = (timed > 0).then(|| {
+            self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("wgrad profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2 * timed as u32,
+            })
+        });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("wgrad step"),
                 timestamp_writes: None,
             });
             for (j, (d, bind)) in plan.iter().zip(&binds).enumerate() {
+                if let Some(q) = queries.as_ref().filter(|_| j < timed) {
+                    pass.write_timestamp(q, 2 * j as u32);
+                }
                 let [x, y, z] = grid(
                     d.workgroups,
                     self.limits.max_compute_workgroups_per_dimension,
@@ -484,8 +677,30 @@ impl Gpu {
                 pass.set_pipeline(&d.pipeline.pipeline);
                 pass.set_bind_group(0, bind, &[(j * slot) as u32]);
                 pass.dispatch_workgroups(x, y, z);
+                if let Some(q) = queries.as_ref().filter(|_| j < timed) {
+                    pass.write_timestamp(q, 2 * j as u32 + 1);
+                }
             }
         }
+        let stamps = queries.map(|q| {
+            let bytes = 16 * timed as u64;
+            let usage = wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC;
+            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgrad profile resolve"),
+                size: bytes,
+                usage,
+                mapped_at_creation: false,
+            });
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgrad profile readback"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.resolve_query_set(&q, 0..2 * timed as u32, &resolve, 0);
+            encoder.copy_buffer_to_buffer(&resolve, 0, &staging, 0, bytes);
+            staging
+        });
         self.queue.write_buffer(&uniform, 0, &params);
         let index = self.queue.submit([encoder.finish()]);
         let oom = pollster::block_on(oom.pop());
@@ -505,7 +720,50 @@ impl Gpu {
         self.dispatches
             .set(self.dispatches.get() + plan.len() as u64);
         self.submits.set(self.submits.get() + 1);
+        if let (Some(staging), Some(profile)) = (stamps, &self.profile) {
+            let (tx, rx) = std::sync::mpsc::channel();
+            staging.map_async(wgpu::MapMode::Read, .., move |r| {
+                let _ = tx.send(r);
+            });
+            self.wait(Some(index.clone()))?;
+            if let Ok(Ok(())) = rx.try_recv()
+                && let Ok(view) = staging.get_mapped_range(..)
+            {
+                let ticks: &[u64] = bytemuck::cast_slice(&view);
+                let period = self.queue.get_timestamp_period() as f64;
+                let mut table = profile.borrow_mut();
+                for (d, pair) in plan.iter().zip(ticks.chunks(2)) {
+                    let e = table.entry(d.shader).or_insert((0, 0.0));
+                    e.0 += 1;
+                    e.1 += pair[1].saturating_sub(pair[0]) as f64 * period;
+                }
+            }
+            staging.unmap();
+        }
         self.throttle(index)
+    }
+
+    pub(crate) fn profile(&self) -> Vec<ProfileEntry> {
+        let Some(p) = &self.profile else {
+            return Vec::new();
+        };
+        let mut out: Vec<ProfileEntry> = p
+            .borrow()
+            .iter()
+            .map(|(s, (n, ns))| ProfileEntry {
+                shader: s,
+                dispatches: *n,
+                milliseconds: ns / 1e6,
+            })
+            .collect();
+        out.sort_by(|a, b| b.milliseconds.total_cmp(&a.milliseconds));
+        out
+    }
+
+    pub(crate) fn reset_profile(&self) {
+        if let Some(p) = &self.profile {
+            p.borrow_mut().clear();
+        }
     }
 
     /// Keep at most [`MAX_IN_FLIGHT`] submissions queued, so a loop that never reads cannot run
@@ -517,6 +775,13 @@ impl Gpu {
             let oldest = q.pop_front().expect("non-empty");
             self.wait(Some(oldest))?;
         }
+        Ok(())
+    }
+
+    /// Wait for every submission so far.
+    pub(crate) fn wait_idle(&self) -> Result<()> {
+        self.wait(None)?;
+        self.in_flight.borrow_mut().clear();
         Ok(())
     }
 

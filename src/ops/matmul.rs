@@ -1,15 +1,39 @@
 //! Matrix products: 2-D and batched, either operand transposed (read through strides, never
-//! copied), a rank-2 operand broadcast over the other's batch. `a.matmul(&b.t())` notices the
-//! transpose and reads `b` in place.
+//! copied), a rank-2 operand broadcast over the other's batch, and an epilogue — bias and
+//! activation applied as the result is stored, which makes a linear layer one dispatch.
+//! `a.matmul(&b.t())` notices the transpose and reads `b` in place.
+//!
+//! Kernels (all sum each output in k order, so they give the same bits): `matmul/subgroup.wgsl`
+//! where subgroups have 8 lanes (compiled in the background; `matmul/tiled.wgsl` runs until it
+//! is ready), `matmul/tiled.wgsl` elsewhere, `matmul/naive.wgsl` for results under 8 rows and as
+//! the reference of `wgrad check`.
 
 use crate::Tensor;
-use crate::op::{BackwardCtx, Kernel, Op, Shader, shader};
+use crate::nn::Activation;
+use crate::op::{BackwardCtx, Kernel, Needs, Op, Shader, shader};
 
-static TILED: Shader = shader!("matmul/tiled", "matmul/tiled.wgsl");
-static NAIVE: Shader = shader!("matmul/naive", "matmul/naive.wgsl");
+static NAIVE: Shader = shader!("matmul/naive", "matmul/_common.wgsl", "matmul/naive.wgsl");
+static TILED: Shader = shader!("matmul/tiled", "matmul/_common.wgsl", "matmul/tiled.wgsl");
+static SUBGROUP: Shader = shader!(
+    "matmul/subgroup",
+    "matmul/_common.wgsl",
+    "matmul/subgroup.wgsl"
+);
 
-/// Output tile of the register-blocked kernel (rows and columns).
+/// Output tile of the tiled and subgroup kernels (rows and columns).
 const TILE: usize = 64;
+
+/// Which kernel computes a product.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// By shape and adapter (what every product uses).
+    Auto,
+    Naive,
+    Tiled,
+    /// The subgroup kernel where the adapter has 8-lane subgroups, the tiled one elsewhere.
+    Subgroup,
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -26,9 +50,26 @@ struct Params {
     b_row: u32,
     b_col: u32,
     tiles_m: u32,
+    act: u32,
+    alpha: f32,
+    has_bias: u32,
 }
 
-/// C = op(A) · op(B), op(X) = Xᵀ when the flag is set, over `batch` matrices.
+/// The activations a product can apply as it stores: those whose derivative can be computed
+/// from their output, so the backward pass needs only what the forward pass wrote.
+fn fused_code(act: Activation) -> Option<(u32, f32, &'static str)> {
+    Some(match act {
+        Activation::Identity => (0, 0.0, "identity"),
+        Activation::Relu => (1, 0.0, "relu"),
+        Activation::LeakyRelu(s) if s > 0.0 => (2, s, "leaky_relu"),
+        Activation::Sigmoid => (3, 0.0, "sigmoid"),
+        Activation::Tanh => (4, 0.0, "tanh"),
+        Activation::Elu(a) if a > 0.0 => (5, a, "elu"),
+        _ => return None,
+    })
+}
+
+/// C = act(op(A) · op(B) + bias), op(X) = Xᵀ when the flag is set, over `batch` matrices.
 struct MatMul {
     batch: usize,
     m: usize,
@@ -39,7 +80,9 @@ struct MatMul {
     /// Whether each operand has its own batch (false: one matrix shared by every batch).
     a_batched: bool,
     b_batched: bool,
-    naive: bool,
+    has_bias: bool,
+    act: Activation,
+    variant: Variant,
 }
 
 impl MatMul {
@@ -60,15 +103,56 @@ impl MatMul {
         let b = [if self.b_batched { b[0] } else { 0 }, b[1], b[2]];
         (a, b)
     }
+
+    fn params(&self) -> Params {
+        let (a, b) = self.strides();
+        let (code, alpha, _) = fused_code(self.act).expect("only fusable activations are recorded");
+        let u = |x: usize| x as u32;
+        Params {
+            m: u(self.m),
+            n: u(self.n),
+            k: u(self.k),
+            batch: u(self.batch),
+            a_batch: u(a[0]),
+            a_row: u(a[1]),
+            a_col: u(a[2]),
+            tiles_n: u(self.n.div_ceil(TILE)),
+            b_batch: u(b[0]),
+            b_row: u(b[1]),
+            b_col: u(b[2]),
+            tiles_m: u(self.m.div_ceil(TILE)),
+            act: code,
+            alpha,
+            has_bias: self.has_bias as u32,
+        }
+    }
+}
+
+fn naive(p: &Params) -> Kernel {
+    let n = p.batch as u64 * p.m as u64 * p.n as u64;
+    Kernel::per_element(&NAIVE, p, n as usize)
+}
+
+fn tiled(shader: &'static Shader, p: &Params) -> Kernel {
+    let tiles = p.batch as u64 * p.tiles_m as u64 * p.tiles_n as u64;
+    Kernel::new(shader, p, tiles)
 }
 
 impl Op for MatMul {
     fn name(&self) -> &'static str {
-        if self.naive { "matmul_naive" } else { "matmul" }
+        match self.variant {
+            Variant::Auto => "matmul",
+            Variant::Naive => "matmul_naive",
+            Variant::Tiled => "matmul_tiled",
+            Variant::Subgroup => "matmul_subgroup",
+        }
     }
+
     fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
         let (sa, sb) = self.strides();
         let (m, n, k) = (self.m, self.n, self.k);
+        let (_, _, act) = fused_code(self.act).expect("fusable");
+        let act = crate::ops::unary::reference(act, self.act_alpha());
         for b in 0..self.batch {
             for i in 0..m {
                 for j in 0..n {
@@ -77,50 +161,61 @@ impl Op for MatMul {
                         acc += ins[0][b * sa[0] + i * sa[1] + p * sa[2]]
                             * ins[1][b * sb[0] + p * sb[1] + j * sb[2]];
                     }
-                    outs[0][(b * m + i) * n + j] = acc;
+                    if self.has_bias {
+                        acc += ins[2][j];
+                    }
+                    outs[0][(b * m + i) * n + j] = act(acc);
                 }
             }
         }
     }
+
     fn kernel(&self) -> Kernel {
-        let (sa, sb) = self.strides();
-        let (tiles_m, tiles_n) = (self.m.div_ceil(TILE), self.n.div_ceil(TILE));
-        let u = |x: usize| x as u32;
-        let p = Params {
-            m: u(self.m),
-            n: u(self.n),
-            k: u(self.k),
-            batch: u(self.batch),
-            a_batch: u(sa[0]),
-            a_row: u(sa[1]),
-            a_col: u(sa[2]),
-            tiles_n: u(tiles_n),
-            b_batch: u(sb[0]),
-            b_row: u(sb[1]),
-            b_col: u(sb[2]),
-            tiles_m: u(tiles_m),
-        };
-        if self.naive {
-            Kernel::per_element(&NAIVE, &p, self.batch * self.m * self.n)
-        } else {
-            Kernel::new(&TILED, &p, (self.batch * tiles_m * tiles_n) as u64)
+        let p = self.params();
+        match self.variant {
+            Variant::Naive => naive(&p),
+            Variant::Tiled => tiled(&TILED, &p),
+            Variant::Subgroup => {
+                tiled(&SUBGROUP, &p).requiring(Needs::Subgroup8, tiled(&TILED, &p))
+            }
+            // Under 8 rows the tiled kernels load as much per output as the naive one.
+            Variant::Auto if self.m < 8 => naive(&p),
+            Variant::Auto => tiled(&SUBGROUP, &p)
+                .requiring(Needs::Subgroup8, tiled(&TILED, &p))
+                .compiled_in_background(),
         }
     }
+
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
-        let (a, b, g) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad);
+        let (a, b) = (&ctx.inputs[0], &ctx.inputs[1]);
+        let (_, _, act) = fused_code(self.act).expect("fusable");
+        // dZ = dY · act'(Z), from the stored output (exact for the fusable activations).
+        let g = if act == "identity" {
+            ctx.grad.clone()
+        } else {
+            crate::ops::unary::grad_from_output(act, self.act_alpha(), ctx.output, ctx.grad)
+        };
         let (ta, tb) = (self.trans_a, self.trans_b);
         // d op(A) = G op(B)ᵀ and d op(B) = op(A)ᵀ G, transposed back where the operand was.
         let da = if ta {
-            b.matmul_t(g, tb, true)
+            b.matmul_t(&g, tb, true)
         } else {
             g.matmul_t(b, false, !tb)
         };
         let db = if tb {
             g.matmul_t(a, true, ta)
         } else {
-            a.matmul_t(g, !ta, false)
+            a.matmul_t(&g, !ta, false)
         };
-        vec![Some(da), Some(db)]
+        // The bias gradient is G summed down to the bias's shape (the tape does the summing).
+        let dbias = self.has_bias.then_some(g);
+        vec![Some(da), Some(db), dbias]
+    }
+}
+
+impl MatMul {
+    fn act_alpha(&self) -> f32 {
+        fused_code(self.act).map_or(0.0, |(_, a, _)| a)
     }
 }
 
@@ -132,20 +227,109 @@ impl Tensor {
         // Read a transposed operand in place instead of copying it.
         let (a, ta) = self.untransposed();
         let (b, tb) = other.untransposed();
-        a.matmul_impl(&b, ta, tb, false, self.shape(), other.shape())
+        a.product(
+            &b,
+            ta,
+            tb,
+            None,
+            Activation::Identity,
+            Variant::Auto,
+            (self.shape(), other.shape()),
+        )
     }
 
     /// `op(self) · op(other)` with op = transpose where the flag is set.
     #[track_caller]
     pub fn matmul_t(&self, other: &Tensor, trans_a: bool, trans_b: bool) -> Tensor {
-        self.matmul_impl(other, trans_a, trans_b, false, self.shape(), other.shape())
+        let shown = (self.shape(), other.shape());
+        self.product(
+            other,
+            trans_a,
+            trans_b,
+            None,
+            Activation::Identity,
+            Variant::Auto,
+            shown,
+        )
     }
 
-    /// The same product through the one-invocation-per-output reference kernel.
+    /// The same product through a chosen kernel (the differential table checks each one).
     #[doc(hidden)]
     #[track_caller]
-    pub fn matmul_naive(&self, other: &Tensor, trans_a: bool, trans_b: bool) -> Tensor {
-        self.matmul_impl(other, trans_a, trans_b, true, self.shape(), other.shape())
+    pub fn matmul_variant(
+        &self,
+        other: &Tensor,
+        trans_a: bool,
+        trans_b: bool,
+        variant: Variant,
+    ) -> Tensor {
+        let shown = (self.shape(), other.shape());
+        self.product(
+            other,
+            trans_a,
+            trans_b,
+            None,
+            Activation::Identity,
+            variant,
+            shown,
+        )
+    }
+
+    /// A dense layer in one dispatch: `act(self · weightᵀ + bias)` with `self` of shape
+    /// `[.., in]`, `weight` `[out, in]` (PyTorch's layout) and `bias` `[out]`. Activations whose
+    /// derivative needs their input (gelu, softplus) run as a second op.
+    #[track_caller]
+    pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>, act: Activation) -> Tensor {
+        self.linear_variant(weight, bias, act, Variant::Auto)
+    }
+
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn linear_variant(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        act: Activation,
+        variant: Variant,
+    ) -> Tensor {
+        assert!(
+            self.rank() >= 1 && weight.rank() == 2 && self.dim(-1) == weight.shape()[1],
+            "linear: input {:?} and weight {:?} do not fit (want [.., in] and [out, in])",
+            self.shape(),
+            weight.shape()
+        );
+        if let Some(b) = bias {
+            assert_eq!(
+                b.shape(),
+                &weight.shape()[..1],
+                "linear: bias {:?} does not match weight {:?} (want [out])",
+                b.shape(),
+                weight.shape()
+            );
+        }
+        let rows = self.numel() / weight.shape()[1].max(1);
+        let x = self.reshape(&[rows, weight.shape()[1]]);
+        let (fused, later) = if fused_code(act).is_some() {
+            (act, None)
+        } else {
+            (Activation::Identity, Some(act))
+        };
+        let y = x.product(
+            weight,
+            false,
+            true,
+            bias,
+            fused,
+            variant,
+            (self.shape(), weight.shape()),
+        );
+        let mut out = self.shape().to_vec();
+        *out.last_mut().expect("rank ≥ 1") = weight.shape()[0];
+        let y = y.reshape(&out);
+        match later {
+            Some(act) => crate::nn::Module::forward(&act, &y),
+            None => y,
+        }
     }
 
     /// If this tensor is its source with the last two dims swapped, and the source has not been
@@ -161,15 +345,17 @@ impl Tensor {
         (self.clone(), false)
     }
 
+    #[allow(clippy::too_many_arguments)]
     #[track_caller]
-    fn matmul_impl(
+    fn product(
         &self,
         other: &Tensor,
         ta: bool,
         tb: bool,
-        naive: bool,
-        shown_a: &[usize],
-        shown_b: &[usize],
+        bias: Option<&Tensor>,
+        act: Activation,
+        variant: Variant,
+        (shown_a, shown_b): (&[usize], &[usize]),
     ) -> Tensor {
         let (sa, sb) = (self.shape(), other.shape());
         let dims = |s: &[usize], t: bool| -> Option<(usize, usize)> {
@@ -207,8 +393,18 @@ impl Tensor {
             trans_b: tb,
             a_batched: !batch_a.is_empty(),
             b_batched: !batch_b.is_empty(),
-            naive,
+            has_bias: bias.is_some(),
+            act,
+            variant,
         };
-        Tensor::record(op, &[self, other], out)
+        let empty;
+        let bias = match bias {
+            Some(b) => b,
+            None => {
+                empty = Tensor::empty(self.device());
+                &empty
+            }
+        };
+        Tensor::record(op, &[self, other, bias], out)
     }
 }

@@ -1,7 +1,7 @@
 //! The op set. Each module holds a family of ops: definitions beside their `Tensor` methods.
 
 pub(crate) mod binary;
-pub(crate) mod matmul;
+pub mod matmul;
 pub(crate) mod random;
 pub(crate) mod reduce;
 pub(crate) mod shape;

@@ -196,6 +196,24 @@ impl Op for UnaryGrad {
     }
 }
 
+/// The f64 reference of unary function `name` with parameter `a` (fused epilogues use it).
+pub(crate) fn reference(name: &str, a: f32) -> impl Fn(f64) -> f64 {
+    let f = UNARY[def(name)].f;
+    move |x| f(x, a as f64, 0.0)
+}
+
+/// dx = dy · f'(x) computed from y = f(x) alone: exact for the functions whose derivative is a
+/// function of their output (relu, leaky relu, sigmoid, tanh, elu), which fused epilogues use.
+pub(crate) fn grad_from_output(name: &str, a: f32, y: &Tensor, dy: &Tensor) -> Tensor {
+    let op = UnaryGrad {
+        f: def(name),
+        a,
+        b: 0.0,
+        n: y.numel(),
+    };
+    Tensor::record(op, &[y, y, dy], y.shape().to_vec())
+}
+
 /// Overwrite a leaf's values in place (`target ← value`), through the identity kernel.
 struct Assign {
     n: usize,

@@ -1,0 +1,98 @@
+// matmul/_common.wgsl — what the matmul kernels share: parameters, bindings and the epilogue.
+// Each kernel computes C = epilogue(A·B) over `batch` matrices, reading operands through strides
+// (so transposed operands and a matrix shared by every batch are read in place):
+//   A(b, i, q) = a[b·a_batch + i·a_row + q·a_col]    B(b, q, j) = b[b·b_batch + q·b_row + j·b_col]
+//   C(b, i, j) = c[(b·m + i)·n + j] = act(Σ_q A(b, i, q)·B(b, q, j) + bias[j])
+// Every kernel sums each output over q in increasing order, one product at a time, so all
+// kernels give the same bits. The bias is added if has_bias; act: 0 none, 1 relu,
+// 2 leaky relu (alpha), 3 sigmoid, 4 tanh, 5 elu (alpha).
+// bindings: 0 a (read), 1 b (read), 2 bias (read; empty when unused), 3 c (write), 4 params
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_batch: u32,
+    a_row: u32,
+    a_col: u32,
+    tiles_n: u32,
+    b_batch: u32,
+    b_row: u32,
+    b_col: u32,
+    tiles_m: u32,
+    act: u32,
+    alpha: f32,
+    has_bias: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+fn activate(v: f32) -> f32 {
+    switch p.act {
+        case 1u: { return max(v, 0.0); }
+        case 2u: { return select(p.alpha * v, v, v > 0.0); }
+        case 3u: {
+            let e = exp(-abs(v));
+            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
+        }
+        case 4u: {
+            let e = exp(-2.0 * abs(v));
+            return sign(v) * (1.0 - e) / (1.0 + e);
+        }
+        case 5u: { return select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
+        default: { return v; }
+    }
+}
+
+// Write one output through the epilogue; positions outside C are skipped (edge tiles).
+fn store(bat: u32, row: u32, col: u32, v: f32) {
+    if row < p.m && col < p.n {
+        var x = v;
+        if p.has_bias != 0u {
+            x += bias[col];
+        }
+        c[(bat * p.m + row) * p.n + col] = activate(x);
+    }
+}
+
+// An 8×8 block of accumulators: row i, columns 0..3 in ci0 and 4..7 in ci1. Passed and returned
+// by value, which keeps it in registers and compiles quickly.
+struct Rows8 {
+    c00: vec4<f32>, c01: vec4<f32>, c10: vec4<f32>, c11: vec4<f32>,
+    c20: vec4<f32>, c21: vec4<f32>, c30: vec4<f32>, c31: vec4<f32>,
+    c40: vec4<f32>, c41: vec4<f32>, c50: vec4<f32>, c51: vec4<f32>,
+    c60: vec4<f32>, c61: vec4<f32>, c70: vec4<f32>, c71: vec4<f32>,
+}
+
+// Store one row of a block: columns col, col + step, …, col + 7·step.
+fn store_row(bat: u32, row: u32, col: u32, step: u32, lo: vec4<f32>, hi: vec4<f32>) {
+    store(bat, row, col, lo.x);
+    store(bat, row, col + step, lo.y);
+    store(bat, row, col + 2u * step, lo.z);
+    store(bat, row, col + 3u * step, lo.w);
+    store(bat, row, col + 4u * step, hi.x);
+    store(bat, row, col + 5u * step, hi.y);
+    store(bat, row, col + 6u * step, hi.z);
+    store(bat, row, col + 7u * step, hi.w);
+}
+
+fn store_rows8(t: Rows8, bat: u32, row: u32, col: u32, step: u32) {
+    store_row(bat, row, col, step, t.c00, t.c01);
+    store_row(bat, row + 1u, col, step, t.c10, t.c11);
+    store_row(bat, row + 2u, col, step, t.c20, t.c21);
+    store_row(bat, row + 3u, col, step, t.c30, t.c31);
+    store_row(bat, row + 4u, col, step, t.c40, t.c41);
+    store_row(bat, row + 5u, col, step, t.c50, t.c51);
+    store_row(bat, row + 6u, col, step, t.c60, t.c61);
+    store_row(bat, row + 7u, col, step, t.c70, t.c71);
+}
+
+// The linear index of this workgroup (grids over 65,535 are spread over y and z).
+fn workgroup_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 {
+    return wid.x + (wid.y + wid.z * nwg.y) * nwg.x;
+}
