@@ -2,6 +2,7 @@
 //! naming, so checkpoints line up). A parameter is a `Tensor` handle: two modules holding the
 //! same handle share it, and its gradients from both add up.
 
+pub mod generative;
 mod init;
 
 use std::cell::Cell;
