@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use crate::nn::{self, Activation, Init, Module};
+use crate::ops::matmul::Variant;
 use crate::optim::{Adam, Optimizer, Sgd};
 use crate::{Device, Result, Tensor};
 
@@ -77,13 +78,14 @@ fn calls_for(secs: f64, mut f: impl FnMut() -> Result<()>) -> Result<usize> {
 }
 
 /// C = A·B for square f32 matrices of size `n`: `k` products queued, one sync, GFLOP/s.
-pub fn matmul(dev: &Device, n: usize, reps: usize) -> Result<Figure> {
+pub fn matmul(dev: &Device, n: usize, reps: usize, kernel: Variant) -> Result<Figure> {
     matmul_shape(
         dev,
         &format!("matmul {n}x{n}x{n}"),
         (n, n, n),
         (false, false),
         reps,
+        kernel,
     )
 }
 
@@ -94,12 +96,15 @@ pub fn matmul_shape(
     (m, k, n): (usize, usize, usize),
     (ta, tb): (bool, bool),
     reps: usize,
+    kernel: Variant,
 ) -> Result<Figure> {
     dev.manual_seed(0);
     let a = Tensor::rand(dev, &if ta { [k, m] } else { [m, k] });
     let b = Tensor::rand(dev, &if tb { [n, k] } else { [k, n] });
     let run = |times: usize| -> Result<()> {
-        let outs: Vec<Tensor> = (0..times).map(|_| a.matmul_t(&b, ta, tb)).collect();
+        let outs: Vec<Tensor> = (0..times)
+            .map(|_| a.matmul_variant(&b, ta, tb, kernel))
+            .collect();
         dev.synchronize()?;
         drop(outs);
         Ok(())
@@ -114,6 +119,10 @@ pub fn matmul_shape(
         run(k_ops)?;
         samples.push(flop * k_ops as f64 / t.elapsed().as_secs_f64() / 1e9);
     }
+    let name = match kernel {
+        Variant::Auto => name.to_string(),
+        k => format!("{name} ({k:?} kernel)"),
+    };
     let mut f = Figure::new(name, "GFLOP/s", samples);
     f.note = format!("{k_ops} products queued per sync");
     Ok(f)

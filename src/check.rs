@@ -459,7 +459,7 @@ pub fn cases() -> Vec<Case> {
 
     // Matrix products through every kernel: tile edges (1, 7, 8, 63, 64, 65), both transposes,
     // batches, broadcast batches, and matrices under 8 rows (computed transposed).
-    let mm: [(&[usize], &[usize], bool, bool); 13] = [
+    let mm: [(&[usize], &[usize], bool, bool); 15] = [
         (&[1, 1], &[1, 1], false, false),
         (&[3, 4], &[4, 5], false, false),
         (&[63, 64], &[64, 65], false, false),
@@ -473,12 +473,16 @@ pub fn cases() -> Vec<Case> {
         (&[2, 5, 3], &[2, 6, 5], true, true),
         (&[3, 20], &[20, 70], false, false),
         (&[9, 8], &[8, 129], false, false),
+        // Whole 128×128 tiles with a partial last slab of k, plain and transposed.
+        (&[130, 20], &[20, 131], false, false),
+        (&[20, 130], &[131, 20], true, true),
     ];
     let variants = [
         ("matmul", Variant::Auto),
         ("matmul_naive", Variant::Naive),
         ("matmul_tiled", Variant::Tiled),
         ("matmul_subgroup", Variant::Subgroup),
+        ("matmul_shared", Variant::Shared),
     ];
     for (sa, sb, ta, tb) in mm {
         for (op, variant) in variants {
@@ -525,6 +529,7 @@ pub fn cases() -> Vec<Case> {
                 "matmul" => "linear",
                 "matmul_naive" => "linear_naive",
                 "matmul_tiled" => "linear_tiled",
+                "matmul_shared" => "linear_shared",
                 _ => "linear_subgroup",
             };
             // Inputs away from 0 keep the kinks of relu-like activations out of finite differences.

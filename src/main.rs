@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use wgrad::check::{self, Comparison};
+use wgrad::ops::matmul::Variant;
 use wgrad::{Device, DeviceOptions};
 
 #[derive(Parser)]
@@ -46,6 +47,9 @@ enum Command {
         /// Time every dispatch and print GPU time per kernel after the run.
         #[arg(long)]
         profile: bool,
+        /// Matmul kernel: auto (chosen by shape and adapter), naive, tiled, subgroup, shared.
+        #[arg(long, default_value = "auto", value_parser = parse_kernel)]
+        kernel: Variant,
     },
     /// Run every kernel on the adapter against the CPU reference; exit 1 on any failure.
     Check {
@@ -56,6 +60,21 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+}
+
+fn parse_kernel(s: &str) -> Result<Variant, String> {
+    Ok(match s {
+        "auto" => Variant::Auto,
+        "naive" => Variant::Naive,
+        "tiled" => Variant::Tiled,
+        "subgroup" => Variant::Subgroup,
+        "shared" => Variant::Shared,
+        _ => {
+            return Err(format!(
+                "unknown kernel `{s}` (auto, naive, tiled, subgroup, shared)"
+            ));
+        }
+    })
 }
 
 fn main() -> ExitCode {
@@ -70,7 +89,16 @@ fn main() -> ExitCode {
             reps,
             peak_gflops,
             profile,
-        } => bench(cli.adapter, json, only, sizes, reps, peak_gflops, profile),
+            kernel,
+        } => bench(
+            cli.adapter,
+            json,
+            only,
+            sizes,
+            (reps, kernel),
+            peak_gflops,
+            profile,
+        ),
     };
     match result {
         Ok(code) => code,
@@ -230,7 +258,7 @@ fn bench(
     json: bool,
     only: Vec<String>,
     sizes: Vec<usize>,
-    reps: usize,
+    (reps, kernel): (usize, Variant),
     peak_gflops: Option<f64>,
     profile: bool,
 ) -> wgrad::Result<ExitCode> {
@@ -255,7 +283,7 @@ fn bench(
             jobs.push((
                 format!("matmul {n}"),
                 Box::new(move || {
-                    let mut f = bench::matmul(dev, n, reps)?;
+                    let mut f = bench::matmul(dev, n, reps, kernel)?;
                     if let Some(peak) = peak_gflops {
                         f.ceiling = Some((peak, "adapter FP32 peak".into()));
                     } else if cpu_adapter && let Some(c) = bench::gemm_ceiling(n, reps) {
@@ -286,7 +314,7 @@ fn bench(
         for (name, mkn, t) in shapes {
             jobs.push((
                 name.to_string(),
-                Box::new(move || bench::matmul_shape(dev, name, mkn, t, reps)),
+                Box::new(move || bench::matmul_shape(dev, name, mkn, t, reps, kernel)),
             ));
         }
     }

@@ -50,6 +50,8 @@ pub enum Needs {
     Nothing,
     /// Subgroup operations with subgroups of exactly 8 lanes (lavapipe on AVX2 machines).
     Subgroup8,
+    /// An adapter that is a GPU rather than a CPU, where workgroup memory is fast.
+    HardwareGpu,
 }
 
 /// Largest parameter block a kernel may have (one dynamic-offset slot of the step's uniform buffer).

@@ -242,6 +242,7 @@ fn every_matmul_kernel_gives_the_same_bits_so_switching_kernels_is_invisible() {
         Variant::Naive,
         Variant::Tiled,
         Variant::Subgroup,
+        Variant::Shared,
         Variant::Auto,
     ]
     .into_iter()

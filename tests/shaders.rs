@@ -153,6 +153,7 @@ fn every_kernel_file_has_a_row_in_the_differential_table() {
             ("naive", _) => "matmul_naive".into(),
             ("tiled", _) => "matmul_tiled".into(),
             ("subgroup", _) => "matmul_subgroup".into(),
+            ("shared", _) => "matmul_shared".into(),
             ("fill", _) => "full".into(),
             ("scatter_add_rows", _) => "gather_rows".into(),
             ("normal", _) => "randn".into(),

@@ -81,6 +81,20 @@ fn store_row(bat: u32, row: u32, col: u32, step: u32, lo: vec4<f32>, hi: vec4<f3
     store(bat, row, col + 7u * step, hi.w);
 }
 
+// t += (a0, a1) (rows) ⊗ (b0, b1) (columns).
+fn outer_rows8(t: Rows8, a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) -> Rows8 {
+    var o = t;
+    o.c00 += a0.x * b0; o.c01 += a0.x * b1;
+    o.c10 += a0.y * b0; o.c11 += a0.y * b1;
+    o.c20 += a0.z * b0; o.c21 += a0.z * b1;
+    o.c30 += a0.w * b0; o.c31 += a0.w * b1;
+    o.c40 += a1.x * b0; o.c41 += a1.x * b1;
+    o.c50 += a1.y * b0; o.c51 += a1.y * b1;
+    o.c60 += a1.z * b0; o.c61 += a1.z * b1;
+    o.c70 += a1.w * b0; o.c71 += a1.w * b1;
+    return o;
+}
+
 fn store_rows8(t: Rows8, bat: u32, row: u32, col: u32, step: u32) {
     store_row(bat, row, col, step, t.c00, t.c01);
     store_row(bat, row + 1u, col, step, t.c10, t.c11);

@@ -4,20 +4,6 @@
 // memory or barriers (on CPU-backed adapters they cost more than they save). Edge tiles clamp
 // their loads and mask their stores, so any size takes the same path.
 
-// t += a (rows) ⊗ (b0, b1) (columns).
-fn fma_rows8(t: Rows8, a0: vec4<f32>, a1: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>) -> Rows8 {
-    var o = t;
-    o.c00 += a0.x * b0; o.c01 += a0.x * b1;
-    o.c10 += a0.y * b0; o.c11 += a0.y * b1;
-    o.c20 += a0.z * b0; o.c21 += a0.z * b1;
-    o.c30 += a0.w * b0; o.c31 += a0.w * b1;
-    o.c40 += a1.x * b0; o.c41 += a1.x * b1;
-    o.c50 += a1.y * b0; o.c51 += a1.y * b1;
-    o.c60 += a1.z * b0; o.c61 += a1.z * b1;
-    o.c70 += a1.w * b0; o.c71 += a1.w * b1;
-    return o;
-}
-
 @compute @workgroup_size(8, 8)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -48,7 +34,7 @@ fn main(
         let a1 = vec4<f32>(a[ar[4] + aq], a[ar[5] + aq], a[ar[6] + aq], a[ar[7] + aq]);
         let b0 = vec4<f32>(b[bc[0] + bq], b[bc[1] + bq], b[bc[2] + bq], b[bc[3] + bq]);
         let b1 = vec4<f32>(b[bc[4] + bq], b[bc[5] + bq], b[bc[6] + bq], b[bc[7] + bq]);
-        t = fma_rows8(t, a0, a1, b0, b1);
+        t = outer_rows8(t, a0, a1, b0, b1);
     }
     store_rows8(t, bat, row0, col0, 8u);
 }

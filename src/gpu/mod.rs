@@ -121,6 +121,8 @@ pub(crate) struct Gpu {
     pipelines: RefCell<HashMap<&'static str, Slot>>,
     /// Whether kernels needing 8-lane subgroups can run.
     subgroup8: bool,
+    /// Whether the adapter is a GPU (not a CPU running shaders).
+    hardware: bool,
     uniform: RefCell<Option<wgpu::Buffer>>,
     dummy: wgpu::Buffer,
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -234,6 +236,7 @@ impl Gpu {
         let subgroup8 = features.contains(wgpu::Features::SUBGROUP)
             && info.subgroup_min_size == 8
             && info.subgroup_max_size == 8;
+        let hardware = info.device_type != wgpu::DeviceType::Cpu;
         Ok(Gpu {
             device,
             queue,
@@ -244,6 +247,7 @@ impl Gpu {
             layouts: RefCell::new(HashMap::new()),
             pipelines: RefCell::new(HashMap::new()),
             subgroup8,
+            hardware,
             uniform: RefCell::new(None),
             dummy,
             uncaptured,
@@ -440,6 +444,7 @@ impl Gpu {
             let supported = match k.needs {
                 Needs::Nothing => true,
                 Needs::Subgroup8 => self.subgroup8,
+                Needs::HardwareGpu => self.hardware,
             };
             if supported {
                 if !k.background {

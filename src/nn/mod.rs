@@ -27,6 +27,19 @@ pub trait Module {
     fn set_training(&self, on: bool) {
         let _ = on;
     }
+
+    /// `act(self.forward(x))` in fewer dispatches, for layers that can fuse an activation into
+    /// their output (`Linear`); `None` when this layer cannot. `Sequential` uses it to fuse a
+    /// layer with the activation module that follows it.
+    fn forward_then(&self, x: &Tensor, act: Activation) -> Option<Tensor> {
+        let _ = (x, act);
+        None
+    }
+
+    /// The activation this module applies, if it is nothing but an elementwise activation.
+    fn as_activation(&self) -> Option<Activation> {
+        None
+    }
 }
 
 /// y = x Wᵀ + b, with W of shape `[out, in]` as in PyTorch.
@@ -57,11 +70,11 @@ impl Linear {
 impl Module for Linear {
     #[track_caller]
     fn forward(&self, x: &Tensor) -> Tensor {
-        let y = x.matmul(&self.weight.t());
-        match &self.bias {
-            Some(b) => y.add(b),
-            None => y,
-        }
+        x.linear(&self.weight, self.bias.as_ref(), Activation::Identity)
+    }
+    #[track_caller]
+    fn forward_then(&self, x: &Tensor, act: Activation) -> Option<Tensor> {
+        Some(x.linear(&self.weight, self.bias.as_ref(), act))
     }
     fn params(&self) -> Params {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
@@ -98,6 +111,9 @@ impl Module for Activation {
             Activation::Softplus => x.softplus(),
             Activation::Elu(a) => x.elu(a),
         }
+    }
+    fn as_activation(&self) -> Option<Activation> {
+        Some(*self)
     }
 }
 
@@ -189,7 +205,18 @@ impl Sequential {
 impl Module for Sequential {
     #[track_caller]
     fn forward(&self, x: &Tensor) -> Tensor {
-        self.layers.iter().fold(x.clone(), |h, l| l.forward(&h))
+        let mut h = x.clone();
+        let mut layers = self.layers.iter().peekable();
+        while let Some(layer) = layers.next() {
+            let next_act = layers.peek().and_then(|l| l.as_activation());
+            if let Some(fused) = next_act.and_then(|act| layer.forward_then(&h, act)) {
+                h = fused;
+                layers.next();
+            } else {
+                h = layer.forward(&h);
+            }
+        }
+        h
     }
     fn params(&self) -> Params {
         let mut out = Vec::new();

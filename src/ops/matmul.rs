@@ -5,8 +5,9 @@
 //!
 //! Kernels (all sum each output in k order, so they give the same bits): `matmul/subgroup.wgsl`
 //! where subgroups have 8 lanes (compiled in the background; `matmul/tiled.wgsl` runs until it
-//! is ready), `matmul/tiled.wgsl` elsewhere, `matmul/naive.wgsl` for results under 8 rows and as
-//! the reference of `wgrad check`.
+//! is ready), `matmul/shared.wgsl` (workgroup memory, 128×128 tiles) for large products on
+//! hardware GPUs, `matmul/tiled.wgsl` elsewhere, `matmul/naive.wgsl` for results under 8 rows
+//! and as the reference of `wgrad check`.
 
 use crate::Tensor;
 use crate::nn::Activation;
@@ -14,6 +15,7 @@ use crate::op::{BackwardCtx, Kernel, Needs, Op, Shader, shader};
 
 static NAIVE: Shader = shader!("matmul/naive", "matmul/_common.wgsl", "matmul/naive.wgsl");
 static TILED: Shader = shader!("matmul/tiled", "matmul/_common.wgsl", "matmul/tiled.wgsl");
+static SHARED: Shader = shader!("matmul/shared", "matmul/_common.wgsl", "matmul/shared.wgsl");
 static SUBGROUP: Shader = shader!(
     "matmul/subgroup",
     "matmul/_common.wgsl",
@@ -22,6 +24,8 @@ static SUBGROUP: Shader = shader!(
 
 /// Output tile of the tiled and subgroup kernels (rows and columns).
 const TILE: usize = 64;
+/// Output tile of the workgroup-memory kernel.
+const SHARED_TILE: usize = 128;
 
 /// Which kernel computes a product.
 #[doc(hidden)]
@@ -33,6 +37,8 @@ pub enum Variant {
     Tiled,
     /// The subgroup kernel where the adapter has 8-lane subgroups, the tiled one elsewhere.
     Subgroup,
+    /// The workgroup-memory kernel (on any adapter; `Auto` picks it on hardware GPUs).
+    Shared,
 }
 
 #[repr(C)]
@@ -104,7 +110,7 @@ impl MatMul {
         (a, b)
     }
 
-    fn params(&self) -> Params {
+    fn params(&self, tile: usize) -> Params {
         let (a, b) = self.strides();
         let (code, alpha, _) = fused_code(self.act).expect("only fusable activations are recorded");
         let u = |x: usize| x as u32;
@@ -116,11 +122,11 @@ impl MatMul {
             a_batch: u(a[0]),
             a_row: u(a[1]),
             a_col: u(a[2]),
-            tiles_n: u(self.n.div_ceil(TILE)),
+            tiles_n: u(self.n.div_ceil(tile)),
             b_batch: u(b[0]),
             b_row: u(b[1]),
             b_col: u(b[2]),
-            tiles_m: u(self.m.div_ceil(TILE)),
+            tiles_m: u(self.m.div_ceil(tile)),
             act: code,
             alpha,
             has_bias: self.has_bias as u32,
@@ -145,6 +151,7 @@ impl Op for MatMul {
             Variant::Naive => "matmul_naive",
             Variant::Tiled => "matmul_tiled",
             Variant::Subgroup => "matmul_subgroup",
+            Variant::Shared => "matmul_shared",
         }
     }
 
@@ -171,18 +178,31 @@ impl Op for MatMul {
     }
 
     fn kernel(&self) -> Kernel {
-        let p = self.params();
+        let p = self.params(TILE);
+        let shared = || tiled(&SHARED, &self.params(SHARED_TILE));
         match self.variant {
             Variant::Naive => naive(&p),
             Variant::Tiled => tiled(&TILED, &p),
+            Variant::Shared => shared(),
             Variant::Subgroup => {
                 tiled(&SUBGROUP, &p).requiring(Needs::Subgroup8, tiled(&TILED, &p))
             }
             // Under 8 rows the tiled kernels load as much per output as the naive one.
             Variant::Auto if self.m < 8 => naive(&p),
-            Variant::Auto => tiled(&SUBGROUP, &p)
-                .requiring(Needs::Subgroup8, tiled(&TILED, &p))
-                .compiled_in_background(),
+            Variant::Auto => {
+                // On a GPU the workgroup-memory kernel wins once there are enough of its large
+                // tiles to fill the machine; below that, the smaller tiles spread further.
+                let big_tiles =
+                    self.batch * self.m.div_ceil(SHARED_TILE) * self.n.div_ceil(SHARED_TILE);
+                let elsewhere = if big_tiles >= 64 {
+                    shared().requiring(Needs::HardwareGpu, tiled(&TILED, &p))
+                } else {
+                    tiled(&TILED, &p)
+                };
+                tiled(&SUBGROUP, &p)
+                    .requiring(Needs::Subgroup8, elsewhere)
+                    .compiled_in_background()
+            }
         }
     }
 
