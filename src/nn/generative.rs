@@ -44,16 +44,8 @@ pub fn reparameterize_with(mu: &Tensor, logvar: &Tensor, eps: &Tensor) -> Tensor
 /// group is pushed to zero together. Summed over groups, averaged over rows; multiply by λ.
 #[track_caller]
 pub fn l2_pool_penalty(code: &Tensor, pool: usize, eps: f32) -> Tensor {
-    assert!(
-        code.rank() == 2 && pool > 0 && code.shape()[1] % pool == 0,
-        "l2_pool_penalty: needs a code [batch, units] with units a multiple of the pool size, \
-         got {:?} and pool {pool}",
-        code.shape()
-    );
-    let (rows, units) = (code.shape()[0], code.shape()[1]);
-    code.reshape(&[rows, units / pool, pool])
-        .square()
-        .sum(-1, false)
+    let rows = code.shape()[0];
+    pooled_squares("l2_pool_penalty", code, pool)
         .add_scalar(eps)
         .sqrt()
         .sum_all()
@@ -63,11 +55,22 @@ pub fn l2_pool_penalty(code: &Tensor, pool: usize, eps: f32) -> Tensor {
 /// The pooled norms √(Σ h²) of the code's groups of `pool` units: `[batch, units / pool]`.
 #[track_caller]
 pub fn l2_pooled(code: &Tensor, pool: usize) -> Tensor {
+    pooled_squares("l2_pooled", code, pool).sqrt()
+}
+
+/// Σ h² over each group of `pool` adjacent units: `[batch, units / pool]`.
+#[track_caller]
+fn pooled_squares(op: &str, code: &Tensor, pool: usize) -> Tensor {
+    assert!(
+        code.rank() == 2 && pool > 0 && code.shape()[1] % pool == 0,
+        "{op}: needs a code [batch, units] with units a multiple of the pool size, got {:?} \
+         and pool {pool}",
+        code.shape()
+    );
     let (rows, units) = (code.shape()[0], code.shape()[1]);
     code.reshape(&[rows, units / pool, pool])
         .square()
         .sum(-1, false)
-        .sqrt()
 }
 
 /// The minibatch-variance feature of a batch `[batch, ...]`: each feature's variance across the
