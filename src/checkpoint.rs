@@ -70,17 +70,22 @@ pub struct Checkpoint {
 /// Read and validate a checkpoint file (every tensor f32, sizes consistent).
 pub fn read(path: impl AsRef<Path>) -> Result<Checkpoint> {
     let path = path.as_ref();
-    let bad = |message: String| Error::BadFile {
-        path: path.to_path_buf(),
-        message,
-    };
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+    parse(path, &bytes)
+}
+
+/// Validate and decode the bytes of a checkpoint file (`path` only names the source in errors).
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Checkpoint> {
+    let bad = |message: String| Error::BadFile {
+        path: path.to_path_buf(),
+        message,
+    };
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes)
+    let st = SafeTensors::deserialize(bytes)
         .map_err(|e| bad(format!("not a valid safetensors file: {e}")))?;
     let mut tensors = BTreeMap::new();
     for (name, view) in st.tensors() {

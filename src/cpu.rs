@@ -33,7 +33,7 @@ pub(crate) fn run(nodes: &[Rc<Node>], anomaly: bool) -> Result<()> {
             .map(|b| b.as_ref().map_or(&[][..], |v| v.as_slice()))
             .collect();
         if node.targets.is_empty() {
-            let mut out = vec![0.0; crate::shape::numel(&node.shape)];
+            let mut out = zeros(node, crate::shape::numel(&node.shape))?;
             op.cpu(&ins, &mut [&mut out]);
             let finite = if anomaly {
                 check_finite(node, &out)
@@ -68,6 +68,20 @@ pub(crate) fn run(nodes: &[Rc<Node>], anomaly: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A zeroed output, or an error (not an abort) if the host cannot hold it.
+fn zeros(node: &Node, n: usize) -> Result<Vec<f64>> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(n).map_err(|e| Error::OutOfMemory {
+        op: node.op_name().to_string(),
+        message: format!(
+            "the CPU reference cannot hold {n} values of shape {:?}: {e}",
+            node.shape
+        ),
+    })?;
+    out.resize(n, 0.0);
+    Ok(out)
 }
 
 fn check_finite(node: &Node, values: &[f64]) -> Result<()> {

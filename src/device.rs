@@ -234,6 +234,15 @@ impl Device {
         }
     }
 
+    /// Destroy the underlying wgpu device, as a driver reset would, so tests can check that a
+    /// lost device is reported as [`crate::Error::DeviceLost`]. Not for programs.
+    #[doc(hidden)]
+    pub fn simulate_device_loss(&self) {
+        if let Backend::Gpu(g) = &self.inner.backend {
+            g.destroy();
+        }
+    }
+
     pub(crate) fn backend_gpu(&self) -> Option<&Gpu> {
         match &self.inner.backend {
             Backend::Cpu => None,

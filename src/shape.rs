@@ -2,7 +2,10 @@
 
 /// Number of elements of a shape (1 for a scalar, 0 if any dim is 0).
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .unwrap_or_else(|| panic!("shape {shape:?} has more elements than a usize can count"))
 }
 
 /// Row-major strides of a contiguous tensor.

@@ -37,5 +37,5 @@ fn main(
     for (var c = 0u; c < p.cols; c++) {
         s += exp(x[base + c] - m);
     }
-    loss[r] = m + log(s) - x[base + u32(label)];
+    loss[r] = (m - x[base + u32(label)]) + log(s);
 }

@@ -30,8 +30,9 @@ fn main(
     for (var c = 0u; c < p.cols; c++) {
         s += exp(x[base + c] - m);
     }
-    let lse = m + log(s);
+    // (x - m) first: x - (m + ln s) would round ln s to the precision of m.
+    let ls = log(s);
     for (var c = 0u; c < p.cols; c++) {
-        y[base + c] = x[base + c] - lse;
+        y[base + c] = (x[base + c] - m) - ls;
     }
 }

@@ -103,7 +103,7 @@ pub fn parse(path: &Path, mut r: impl Read, gzipped: bool) -> Result<Idx> {
             )
         })?;
     // Grow with the data actually read, never to the size the header claims.
-    let mut data = Vec::with_capacity(count.min(1 << 26) as usize);
+    let mut data = Vec::with_capacity(count.min(1 << 20) as usize);
     r.by_ref()
         .take(count)
         .read_to_end(&mut data)

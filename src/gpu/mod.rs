@@ -297,35 +297,29 @@ impl Gpu {
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default();
         if let Some(message) = errors.into_iter().next() {
-            return Err(Error::Validation {
+            return Err(self.lost_or(Error::Validation {
                 op: "(outside a step)".into(),
                 message,
-            });
+            }));
         }
         Ok(())
     }
 
+    /// `e`, or [`Error::DeviceLost`] if the device turns out to be lost: wgpu reports a loss on
+    /// a later poll, so work on a lost device first fails like invalid work.
+    fn lost_or(&self, e: Error) -> Error {
+        if matches!(e, Error::DeviceLost { .. }) {
+            return e;
+        }
+        let _ = self.device.poll(wgpu::PollType::Poll);
+        match self.lost.lock().ok().and_then(|l| l.clone()) {
+            Some(reason) => Error::DeviceLost { reason },
+            None => e,
+        }
+    }
+
     fn check_binding(&self, op: &str, bytes: u64) -> Result<()> {
-        let limit = self.limits.max_storage_buffer_binding_size;
-        if bytes > limit {
-            return Err(Error::TooLarge {
-                op: op.to_string(),
-                what: "storage binding",
-                needed: bytes,
-                limit,
-                limit_name: "max_storage_buffer_binding_size",
-            });
-        }
-        if bytes / 4 > u32::MAX as u64 {
-            return Err(Error::TooLarge {
-                op: op.to_string(),
-                what: "u32-indexed tensor",
-                needed: bytes,
-                limit: u32::MAX as u64 * 4,
-                limit_name: "u32 element index",
-            });
-        }
-        Ok(())
+        check_tensor_bytes(op, bytes, &self.limits)
     }
 
     /// A buffer holding `data`, written before the next submit.
@@ -333,7 +327,10 @@ impl Gpu {
         self.check_health()?;
         let bytes = std::mem::size_of_val(data) as u64;
         self.check_binding("upload", bytes)?;
-        let buf = self.pool.take(bytes, "upload")?;
+        let buf = self
+            .pool
+            .take(bytes, "upload")
+            .map_err(|e| self.lost_or(e))?;
         self.queue
             .write_buffer(buf.raw(), 0, bytemuck::cast_slice(data));
         Ok(buf)
@@ -559,22 +556,30 @@ impl Gpu {
     /// Record every node into one compute pass and submit once. On failure nothing ran: every
     /// node is left unrun (and can be retried).
     pub(crate) fn run(&self, nodes: &[Rc<Node>], anomaly: bool) -> Result<()> {
-        let result = self
+        let submitted = match self
             .check_health()
-            .and_then(|()| self.encode_and_submit(nodes));
-        if result.is_err() {
-            for n in nodes {
-                n.reset();
+            .and_then(|()| self.encode_and_submit(nodes))
+        {
+            Ok(submitted) => submitted,
+            Err(e) => {
+                for n in nodes {
+                    n.reset();
+                }
+                return Err(self.lost_or(e));
             }
-        }
-        result?;
+        };
+        // The nodes are on the GPU now: if waiting for them fails (a timeout), they stay run, so
+        // a retry never applies an update twice.
+        submitted.map_err(|e| self.lost_or(e))?;
         if anomaly {
             self.check_finite(nodes)?;
         }
         Ok(())
     }
 
-    fn encode_and_submit(&self, nodes: &[Rc<Node>]) -> Result<()> {
+    /// The outer error means nothing was submitted (every node can be retried); the inner one
+    /// that the work was submitted and waiting for it failed.
+    fn encode_and_submit(&self, nodes: &[Rc<Node>]) -> Result<Result<()>> {
         struct Dispatch {
             node: usize,
             shader: &'static str,
@@ -625,7 +630,7 @@ impl Gpu {
             });
         }
         if plan.is_empty() {
-            return Ok(());
+            return Ok(Ok(()));
         }
 
         let slot = (self.limits.min_uniform_buffer_offset_alignment as usize).max(MAX_PARAMS);
@@ -725,6 +730,17 @@ impl Gpu {
         self.dispatches
             .set(self.dispatches.get() + plan.len() as u64);
         self.submits.set(self.submits.get() + 1);
+        let shaders: Vec<&'static str> = plan.iter().map(|d| d.shader).collect();
+        Ok(self.after_submit(index, stamps, &shaders))
+    }
+
+    /// Read the step's timestamps (when profiling) and bound the work in flight.
+    fn after_submit(
+        &self,
+        index: wgpu::SubmissionIndex,
+        stamps: Option<wgpu::Buffer>,
+        shaders: &[&'static str],
+    ) -> Result<()> {
         if let (Some(staging), Some(profile)) = (stamps, &self.profile) {
             let (tx, rx) = std::sync::mpsc::channel();
             staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -737,8 +753,8 @@ impl Gpu {
                 let ticks: &[u64] = bytemuck::cast_slice(&view);
                 let period = self.queue.get_timestamp_period() as f64;
                 let mut table = profile.borrow_mut();
-                for (d, pair) in plan.iter().zip(ticks.chunks(2)) {
-                    let e = table.entry(d.shader).or_insert((0, 0.0));
+                for (shader, pair) in shaders.iter().zip(ticks.chunks(2)) {
+                    let e = table.entry(*shader).or_insert((0, 0.0));
                     e.0 += 1;
                     e.1 += pair[1].saturating_sub(pair[0]) as f64 * period;
                 }
@@ -800,8 +816,16 @@ impl Gpu {
                 "the GPU did not finish within {:?} (set WGRAD_TIMEOUT_SECS to wait longer)",
                 self.timeout
             ))),
-            Err(e) => Err(Error::Readback(e.to_string())),
+            Err(e) => {
+                self.check_health()?;
+                Err(Error::Readback(e.to_string()))
+            }
         }
+    }
+
+    /// Destroy the wgpu device, as a driver reset would.
+    pub(crate) fn destroy(&self) {
+        self.device.destroy();
     }
 
     fn bind_group(&self, node: &Node, layout: &Layout, uniform: &wgpu::Buffer) -> wgpu::BindGroup {
@@ -846,6 +870,10 @@ impl Gpu {
     /// Copy a buffer to the host: staging copy, map, wait with a timeout, cast, unmap.
     pub(crate) fn read(&self, buf: &GpuBuffer, numel: usize) -> Result<Vec<f32>> {
         self.check_health()?;
+        self.read_unchecked(buf, numel).map_err(|e| self.lost_or(e))
+    }
+
+    fn read_unchecked(&self, buf: &GpuBuffer, numel: usize) -> Result<Vec<f32>> {
         let bytes = numel as u64 * 4;
         let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("wgrad readback"),
@@ -908,6 +936,40 @@ impl Gpu {
         }
         Ok(())
     }
+}
+
+/// Refuse a tensor of `bytes` that one storage binding, one buffer or a `u32` element index
+/// cannot hold, naming the limit; checked on the host before anything is allocated.
+pub(crate) fn check_tensor_bytes(op: &str, bytes: u64, limits: &wgpu::Limits) -> Result<()> {
+    let too_large = |what, limit, limit_name| Error::TooLarge {
+        op: op.to_string(),
+        what,
+        needed: bytes,
+        limit,
+        limit_name,
+    };
+    if bytes / 4 > u32::MAX as u64 {
+        return Err(too_large(
+            "u32-indexed tensor",
+            u32::MAX as u64 * 4,
+            "u32 element index",
+        ));
+    }
+    if bytes > limits.max_storage_buffer_binding_size {
+        return Err(too_large(
+            "storage binding",
+            limits.max_storage_buffer_binding_size,
+            "max_storage_buffer_binding_size",
+        ));
+    }
+    if bytes > limits.max_buffer_size {
+        return Err(too_large(
+            "buffer",
+            limits.max_buffer_size,
+            "max_buffer_size",
+        ));
+    }
+    Ok(())
 }
 
 /// Spread `total` workgroups over x, y, z so no dimension exceeds `max`; shaders recover the
