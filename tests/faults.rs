@@ -714,6 +714,26 @@ fn anomaly_mode_names_the_first_op_to_produce_a_non_finite_value_and_its_line() 
             }
             other => panic!("{name}: expected an anomaly, got {other:?}"),
         }
+        // Extreme finite values are never flagged: ±f32::MAX, the smallest normal and subnormal,
+        // −0; and one infinity in the last element of a tensor spanning many workgroups is.
+        let mut extremes = vec![1.0f32; 70_001];
+        let edge = [f32::MAX, -f32::MAX, f32::MIN_POSITIVE, 1e-45, -0.0, 0.0];
+        extremes[..edge.len()].copy_from_slice(&edge);
+        let t = Tensor::from_slice(&dev, &extremes, &[70_001]).unwrap();
+        assert_eq!(
+            values(&t.mul_scalar(1.0)),
+            extremes,
+            "{name}: finite extremes must pass anomaly mode unchanged"
+        );
+        let mut last = vec![0.5f32; 70_001];
+        last[70_000] = f32::INFINITY;
+        let t = Tensor::from_slice(&dev, &last, &[70_001]).unwrap();
+        match t.mul_scalar(1.0).to_vec() {
+            Err(Error::Anomaly { op, value, .. }) => {
+                assert_eq!((op.as_str(), value.as_str()), ("affine", "inf"), "{name}")
+            }
+            other => panic!("{name}: expected an anomaly in the last element, got {other:?}"),
+        }
         // Finite work passes, and the device carries on.
         assert_close(
             &name,

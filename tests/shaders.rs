@@ -160,10 +160,15 @@ fn every_kernel_file_has_a_row_in_the_differential_table() {
             (f, _) => f.into(),
         }
     };
+    // Kernels that are not ops, each with the test that covers it instead.
+    let not_ops = [(
+        "anomaly",
+        "tests/faults.rs anomaly_mode_names_the_first_op_to_produce_a_non_finite_value_and_its_line",
+    )];
     let mut missing = Vec::new();
     for f in files {
         let stem = f.file_stem().unwrap().to_string_lossy().to_string();
-        if stem.starts_with('_') {
+        if stem.starts_with('_') || not_ops.iter().any(|(k, _)| *k == stem) {
             continue;
         }
         let op = alias(&stem);

@@ -20,6 +20,24 @@ use crate::error::{Error, Result};
 use crate::op::{Kernel, MAX_PARAMS, Needs, Shader};
 use crate::tensor::{Node, Storage, Tensor};
 
+/// Anomaly mode's check: flags a buffer holding a NaN or an infinity, by its exponent bits.
+static ANOMALY: Shader = crate::op::shader!("anomaly", "anomaly.wgsl");
+
+/// Parameters of [`ANOMALY`].
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct AnomalyParams {
+    n: u32,
+    slot: u32,
+}
+
+/// Anomaly mode's flags for one step, on their way back: one `u32` per checked output, and the
+/// node each one belongs to.
+struct AnomalyFlags {
+    staging: wgpu::Buffer,
+    nodes: Vec<usize>,
+}
+
 /// Counters of the GPU executor since the device was created.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GpuStats {
@@ -556,9 +574,10 @@ impl Gpu {
     /// Record every node into one compute pass and submit once. On failure nothing ran: every
     /// node is left unrun (and can be retried).
     pub(crate) fn run(&self, nodes: &[Rc<Node>], anomaly: bool) -> Result<()> {
+        let mut flags = None;
         let submitted = match self
             .check_health()
-            .and_then(|()| self.encode_and_submit(nodes))
+            .and_then(|()| self.encode_and_submit(nodes, anomaly.then_some(&mut flags)))
         {
             Ok(submitted) => submitted,
             Err(e) => {
@@ -571,19 +590,34 @@ impl Gpu {
         // The nodes are on the GPU now: if waiting for them fails (a timeout), they stay run, so
         // a retry never applies an update twice.
         submitted.map_err(|e| self.lost_or(e))?;
-        if anomaly {
-            self.check_finite(nodes)?;
+        if let Some(flags) = flags
+            && let Some(first) = self.first_flagged(flags).map_err(|e| self.lost_or(e))?
+        {
+            return Err(self.anomaly_at(&nodes[first]));
         }
         Ok(())
     }
 
     /// The outer error means nothing was submitted (every node can be retried); the inner one
     /// that the work was submitted and waiting for it failed.
-    fn encode_and_submit(&self, nodes: &[Rc<Node>]) -> Result<Result<()>> {
+    /// With `anomaly`, every output is also checked for non-finite values, and the flags of
+    /// those checks are left there to be read once the step has run.
+    fn encode_and_submit(
+        &self,
+        nodes: &[Rc<Node>],
+        anomaly: Option<&mut Option<AnomalyFlags>>,
+    ) -> Result<Result<()>> {
         struct Dispatch {
             node: usize,
             shader: &'static str,
             pipeline: Rc<Pipeline>,
+            params: Vec<u8>,
+            workgroups: u64,
+        }
+        /// Anomaly mode: check `buffer` after dispatch `after`, into flag `slot`.
+        struct Check {
+            after: usize,
+            buffer: Rc<GpuBuffer>,
             params: Vec<u8>,
             workgroups: u64,
         }
@@ -632,11 +666,46 @@ impl Gpu {
         if plan.is_empty() {
             return Ok(Ok(()));
         }
+        let mut checks = Vec::new();
+        let mut checked_nodes = Vec::new();
+        let check_pipeline = match anomaly {
+            Some(_) => Some(self.pipeline(&ANOMALY, 1, 1)?),
+            None => None,
+        };
+        if check_pipeline.is_some() {
+            for (j, d) in plan.iter().enumerate() {
+                let node = &nodes[d.node];
+                let outputs: Vec<Storage> = if node.targets.is_empty() {
+                    node.storage.borrow().iter().cloned().collect()
+                } else {
+                    node.targets.iter().map(Tensor::storage).collect()
+                };
+                for s in outputs {
+                    if let Storage::Gpu(buffer) = s {
+                        let n = (buffer.len / 4) as usize;
+                        let slot = checks.len() as u32;
+                        let k =
+                            Kernel::per_element(&ANOMALY, &AnomalyParams { n: n as u32, slot }, n);
+                        checks.push(Check {
+                            after: j,
+                            buffer,
+                            params: k.params,
+                            workgroups: k.workgroups,
+                        });
+                        checked_nodes.push(d.node);
+                    }
+                }
+            }
+        }
 
         let slot = (self.limits.min_uniform_buffer_offset_alignment as usize).max(MAX_PARAMS);
-        let mut params = vec![0u8; plan.len() * slot];
-        for (j, d) in plan.iter().enumerate() {
-            params[j * slot..j * slot + d.params.len()].copy_from_slice(&d.params);
+        let mut params = vec![0u8; (plan.len() + checks.len()) * slot];
+        let all_params = plan
+            .iter()
+            .map(|d| &d.params)
+            .chain(checks.iter().map(|c| &c.params));
+        for (j, bytes) in all_params.enumerate() {
+            params[j * slot..j * slot + bytes.len()].copy_from_slice(bytes);
         }
         let uniform = self.uniform_buffer(params.len() as u64);
 
@@ -646,6 +715,45 @@ impl Gpu {
             .iter()
             .map(|d| self.bind_group(&nodes[d.node], &d.pipeline.layout, &uniform))
             .collect();
+        let flags = (!checks.is_empty()).then(|| {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgrad anomaly flags"),
+                size: 4 * checks.len() as u64,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            })
+        });
+        let check_binds: Vec<wgpu::BindGroup> = match (&check_pipeline, &flags) {
+            (Some(pipeline), Some(flags)) => checks
+                .iter()
+                .map(|c| {
+                    let entries = [
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: c.buffer.raw().as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: flags.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                                buffer: &uniform,
+                                offset: 0,
+                                size: NonZeroU64::new(MAX_PARAMS as u64),
+                            }),
+                        },
+                    ];
+                    self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("wgrad anomaly check"),
+                        layout: &pipeline.layout.bind,
+                        entries: &entries,
+                    })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         let mut encoder = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -690,7 +798,31 @@ impl Gpu {
                 if let Some(q) = queries.as_ref().filter(|_| j < timed) {
                     pass.write_timestamp(q, 2 * j as u32 + 1);
                 }
+                for (c, check) in checks.iter().enumerate().filter(|(_, c)| c.after == j) {
+                    let pipeline = check_pipeline.as_ref().expect("checks need the pipeline");
+                    let [x, y, z] = grid(
+                        check.workgroups,
+                        self.limits.max_compute_workgroups_per_dimension,
+                    )
+                    .expect("a check's grid is no larger than its op's output");
+                    pass.set_pipeline(&pipeline.pipeline);
+                    pass.set_bind_group(0, &check_binds[c], &[((plan.len() + c) * slot) as u32]);
+                    pass.dispatch_workgroups(x, y, z);
+                }
             }
+        }
+        if let (Some(out), Some(flags)) = (anomaly, &flags) {
+            let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("wgrad anomaly readback"),
+                size: flags.size(),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            encoder.copy_buffer_to_buffer(flags, 0, &staging, 0, flags.size());
+            *out = Some(AnomalyFlags {
+                staging,
+                nodes: checked_nodes,
+            });
         }
         let stamps = queries.map(|q| {
             let bytes = 16 * timed as u64;
@@ -913,28 +1045,61 @@ impl Gpu {
         Ok(values)
     }
 
-    /// Anomaly mode: read each node's output and report the first non-finite value.
-    fn check_finite(&self, nodes: &[Rc<Node>]) -> Result<()> {
-        for node in nodes {
-            let targets: Vec<Storage> = if node.targets.is_empty() {
-                node.storage.borrow().iter().cloned().collect()
-            } else {
-                node.targets.iter().map(Tensor::storage).collect()
-            };
-            for s in targets {
-                if let Storage::Gpu(b) = s {
-                    let values = self.read(&b, (b.len / 4) as usize)?;
-                    if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-                        return Err(Error::Anomaly {
-                            op: node.op_name().to_string(),
-                            location: node.location.to_string(),
-                            value: v.to_string(),
-                        });
+    /// Anomaly mode, after the step has run: the first node whose output was flagged.
+    fn first_flagged(&self, flags: AnomalyFlags) -> Result<Option<usize>> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        flags.staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait(None)?;
+        self.in_flight.borrow_mut().clear();
+        match rx.try_recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(Error::Readback(e.to_string())),
+            Err(_) => {
+                return Err(Error::Readback(
+                    "the anomaly flags were not mapped after the GPU finished".into(),
+                ));
+            }
+        }
+        let first = {
+            let view = flags
+                .staging
+                .get_mapped_range(..)
+                .map_err(|e| Error::Readback(e.to_string()))?;
+            let set: &[u32] = bytemuck::cast_slice(&view);
+            set.iter().position(|&f| f != 0).map(|c| flags.nodes[c])
+        };
+        flags.staging.unmap();
+        Ok(first)
+    }
+
+    /// The anomaly error for a node whose output was flagged, with the first offending value.
+    fn anomaly_at(&self, node: &Node) -> Error {
+        let outputs: Vec<Storage> = if node.targets.is_empty() {
+            node.storage.borrow().iter().cloned().collect()
+        } else {
+            node.targets.iter().map(Tensor::storage).collect()
+        };
+        let mut value = "a non-finite value".to_string();
+        for s in outputs {
+            if let Storage::Gpu(b) = s {
+                match self.read(&b, (b.len / 4) as usize) {
+                    Ok(values) => {
+                        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                            value = v.to_string();
+                            break;
+                        }
                     }
+                    Err(e) => return e,
                 }
             }
         }
-        Ok(())
+        Error::Anomaly {
+            op: node.op_name().to_string(),
+            location: node.location.to_string(),
+            value,
+        }
     }
 }
 
