@@ -2,7 +2,7 @@
 //! (784 → 256 → 128 → 32 → 128 → 256 → 784), optionally sparse.
 //!
 //!     cargo run --release --example autoencoder
-//!     cargo run --release --example autoencoder -- --train-size 0 --epochs 20     # all 60,000
+//!     cargo run --release --example autoencoder -- --epochs 20
 //!     cargo run --release --example autoencoder -- --sparse 0.05 --pool 4 --code 64
 //!
 //! Prints the test reconstruction MSE after every epoch, beside that of PCA with as many
@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Use only the first N training images (0: all 60,000).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 0)]
     train_size: usize,
     #[arg(long, default_value_t = 100)]
     batch: usize,

@@ -4,12 +4,14 @@
 //!
 //!     cargo run --release --example vae
 //!     cargo run --release --example vae -- --beta 4            # β-VAE: a stronger pull to the prior
-//!     cargo run --release --example vae -- --train-size 0 --epochs 30
+//!     cargo run --release --example vae -- --epochs 30
 //!
 //! Prints the test ELBO after every epoch, its reconstruction and KL terms separately (nats per
 //! image; the reconstruction term is the binary cross-entropy against grey levels, so it does not
 //! reach 0), and the number of active latents: those whose posterior mean varies over the test set
-//! (variance > `--active`). A larger β leaves fewer latents active. Saves samples from the prior
+//! (variance > `--active`), and at the end how the KL is spread over the latents. A larger β
+//! concentrates it in fewer latents and leaves the rest inactive (they collapse to the prior
+//! over the first few epochs: the default 10 epochs over all 60,000 images show it). Saves samples from the prior
 //! and latent traversals (one latent varied from −3 to 3, the others held at a test digit's code)
 //! as PNGs in `--out`.
 
@@ -29,10 +31,10 @@ struct Args {
     /// Folder holding the MNIST IDX files (gzipped or raw).
     #[arg(long, default_value = "data/mnist")]
     data: PathBuf,
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 10)]
     epochs: usize,
     /// Use only the first N training images (0: all 60,000).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 0)]
     train_size: usize,
     #[arg(long, default_value_t = 100)]
     batch: usize,
@@ -111,6 +113,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.out)?;
     let steps = train.num_batches(args.batch);
     let mut variances = Vec::new();
+    let mut kl_per_latent = Vec::new();
     for epoch in 0..args.epochs {
         let bar = indicatif::ProgressBar::new(steps as u64).with_style(
             indicatif::ProgressStyle::with_template(
@@ -154,7 +157,23 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             secs,
             train.len() as f64 / secs
         );
+        kl_per_latent = eval.kl_per_latent;
     }
+    // How the KL is spread over the latents: β > 1 concentrates it in fewer of them.
+    let mut spread = kl_per_latent.clone();
+    spread.sort_by(|a, b| b.total_cmp(a));
+    let shown: Vec<String> = spread.iter().map(|k| format!("{k:.2}")).collect();
+    println!("KL per latent, largest first (nats): {}", shown.join(" "));
+    let total: f64 = spread.iter().sum();
+    let carriers = spread
+        .iter()
+        .scan(0.0, |acc, k| {
+            *acc += k;
+            Some(*acc)
+        })
+        .position(|acc| acc >= 0.9 * total)
+        .map_or(0, |i| i + 1);
+    println!("{carriers} of {} latents carry 90% of the KL", args.latent);
 
     let _no_grad = dev.no_grad();
     // Samples: z from the prior N(0, I), decoded.
@@ -195,6 +214,8 @@ struct Eval {
     kl: f64,
     /// Per latent: the variance of the posterior mean over the set.
     mean_variance: Vec<f64>,
+    /// Per latent: KL(q(z_j | x) ‖ N(0, 1)) averaged over the set, in nats.
+    kl_per_latent: Vec<f64>,
 }
 
 /// The loss terms per image over `data` (one z sample per image), and how much each latent's
@@ -204,6 +225,7 @@ fn evaluate(dev: &Device, vae: &Vae, data: &Dataset) -> wgrad::Result<Eval> {
     let (mut rec, mut kl) = (0.0f64, 0.0f64);
     let mut sum = vec![0.0f64; vae.latent];
     let mut sum_sq = vec![0.0f64; vae.latent];
+    let mut kl_j = vec![0.0f64; vae.latent];
     for batch in data.batches(dev, 1000, None) {
         let (x, _) = batch?;
         let rows = x.shape()[0] as f64;
@@ -211,11 +233,16 @@ fn evaluate(dev: &Device, vae: &Vae, data: &Dataset) -> wgrad::Result<Eval> {
         let loss = out.loss(&x, 1.0);
         rec += loss.reconstruction.item()? as f64 * rows;
         kl += loss.kl.item()? as f64 * rows;
-        let mu = out.mu.to_vec()?;
-        for row in mu.chunks_exact(vae.latent) {
-            for (j, &m) in row.iter().enumerate() {
-                sum[j] += m as f64;
-                sum_sq[j] += (m as f64).powi(2);
+        let (mu, logvar) = (out.mu.to_vec()?, out.logvar.to_vec()?);
+        for (row, lv) in mu
+            .chunks_exact(vae.latent)
+            .zip(logvar.chunks_exact(vae.latent))
+        {
+            for (j, (&m, &l)) in row.iter().zip(lv).enumerate() {
+                let (m, l) = (m as f64, l as f64);
+                sum[j] += m;
+                sum_sq[j] += m * m;
+                kl_j[j] += 0.5 * (m * m + l.exp() - 1.0 - l);
             }
         }
     }
@@ -228,5 +255,6 @@ fn evaluate(dev: &Device, vae: &Vae, data: &Dataset) -> wgrad::Result<Eval> {
             .zip(&sum_sq)
             .map(|(s, q)| q / n - (s / n).powi(2))
             .collect(),
+        kl_per_latent: kl_j.iter().map(|k| k / n).collect(),
     })
 }
