@@ -77,7 +77,20 @@ fn parse_kernel(s: &str) -> Result<Variant, String> {
     })
 }
 
+/// Mesa's device-select layer looks for a display to pick a default GPU, and on a headless
+/// machine without `XDG_RUNTIME_DIR` prints an error line for each Vulkan instance. wgrad picks
+/// its adapter itself, so the layer is switched off unless the user has configured it.
+fn quiet_display_probe() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none()
+        && std::env::var_os("NODEVICE_SELECT").is_none()
+    {
+        // SAFETY: the first thing `main` does, before any other thread exists.
+        unsafe { std::env::set_var("NODEVICE_SELECT", "1") };
+    }
+}
+
 fn main() -> ExitCode {
+    quiet_display_probe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info => info(),
