@@ -138,6 +138,46 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) {
 };
 
 #[test]
+fn an_adapter_that_is_not_there_is_an_error_listing_those_that_are() {
+    let Some(dev) = common::gpu() else { return };
+    let present = dev
+        .adapter_info()
+        .expect("a GPU device has an adapter")
+        .name;
+    // Neither a name nor an index of any adapter here.
+    let wanted = "no-such-adapter-7f3a".to_string();
+    let options = DeviceOptions {
+        adapter: Some(wanted.clone()),
+        ..DeviceOptions::default()
+    };
+    match Device::gpu_with(options) {
+        Err(Error::AdapterNotFound {
+            wanted: w,
+            present: list,
+        }) => {
+            assert_eq!(w, wanted);
+            assert!(list.contains(&present), "{present} missing from {list}");
+        }
+        other => panic!(
+            "expected AdapterNotFound, got {:?}",
+            other.map(|d| d.name())
+        ),
+    }
+    // An index past the end is not an adapter either.
+    let options = DeviceOptions {
+        adapter: Some("999".into()),
+        ..DeviceOptions::default()
+    };
+    assert!(
+        matches!(
+            Device::gpu_with(options),
+            Err(Error::AdapterNotFound { .. })
+        ),
+        "adapter index 999 must not be found"
+    );
+}
+
+#[test]
 fn a_rejected_shader_is_an_error_naming_it_and_the_device_stays_usable() {
     let Some(dev) = common::gpu() else { return };
     let x = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0, 4.0], &[4]).unwrap();
