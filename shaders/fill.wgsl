@@ -1,4 +1,4 @@
-// fill.wgsl — out[i] = value (zeros, ones, constants).
+// fill.wgsl — out[i] = value (zeros, ones, constants), four elements per invocation.
 // bindings: 0 out (write), 1 params
 
 struct Params {
@@ -6,7 +6,7 @@ struct Params {
     value: f32,
 }
 
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(0) var<storage, read_write> out: array<vec4<f32>>;
 @group(0) @binding(1) var<uniform> p: Params;
 
 @compute @workgroup_size(256)
@@ -16,7 +16,7 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = (wid.x + (wid.y + wid.z * nwg.y) * nwg.x) * 256u + lid;
-    if i < p.n {
-        out[i] = p.value;
+    if i < (p.n + 3u) / 4u {
+        out[i] = vec4(p.value);
     }
 }

@@ -25,6 +25,12 @@ macro_rules! shader {
 }
 pub(crate) use shader;
 
+/// The longest loop any kernel runs in one invocation. llvmpipe (lavapipe) silently stops a loop
+/// nest after 65,535 iterations, so ops whose loops would run longer (a product over more than
+/// this many terms, softmax over wider rows, a reduction or a scatter over more elements) are
+/// split into shorter pieces on the host, on every backend alike.
+pub const MAX_LOOP: usize = 65_535;
+
 /// Invocations per workgroup of the one-dimensional kernels (elementwise, copies, rows).
 pub const WG: u64 = 256;
 
@@ -94,6 +100,11 @@ impl Kernel {
         );
         self.background = true;
         self
+    }
+
+    /// One invocation per four elements (a `vec4<f32>`), [`WG`] invocations per workgroup.
+    pub fn per_vec4<P: bytemuck::Pod>(shader: &'static Shader, params: &P, n: usize) -> Kernel {
+        Kernel::per_element(shader, params, n.div_ceil(4))
     }
 
     /// One invocation per element, [`WG`] invocations per workgroup.

@@ -2,6 +2,7 @@
 //   AdamW: p ← p·(1 − lr·wd);   Adam: g ← g + wd·p
 //   m ← β1·m + (1 − β1)·g;  v ← β2·v + (1 − β2)·g²
 //   p ← p − lr·(m / bc1) / (√(v / bc2) + ε),  bc_k = 1 − β_k^t (computed on the host)
+// Four elements per invocation, through vec4s (buffers are bound rounded up to whole vec4s).
 // bindings: 0 g (read), 1 p (read-write), 2 m (read-write), 3 v (read-write), 4 params
 
 struct Params {
@@ -16,10 +17,10 @@ struct Params {
     bc2: f32,
 }
 
-@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
-@group(0) @binding(2) var<storage, read_write> m: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> m: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> u: Params;
 
 @compute @workgroup_size(256)
@@ -29,7 +30,7 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = (wid.x + (wid.y + wid.z * nwg.y) * nwg.x) * 256u + lid;
-    if i >= u.n {
+    if i >= (u.n + 3u) / 4u {
         return;
     }
     var w = p[i];

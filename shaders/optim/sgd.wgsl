@@ -1,5 +1,6 @@
 // optim/sgd.wgsl — plain SGD with weight decay: p ← p − lr (g + wd·p). The parameters are laid
 // out as optim/sgd_momentum.wgsl's (momentum and nesterov unused here).
+// Four elements per invocation, through vec4s (buffers are bound rounded up to whole vec4s).
 // bindings: 0 g (read), 1 p (read-write), 2 params
 
 struct Params {
@@ -10,8 +11,8 @@ struct Params {
     nesterov: u32,
 }
 
-@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
+@group(0) @binding(0) var<storage, read> g: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read_write> p: array<vec4<f32>>;
 @group(0) @binding(2) var<uniform> u: Params;
 
 @compute @workgroup_size(256)
@@ -21,7 +22,7 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = (wid.x + (wid.y + wid.z * nwg.y) * nwg.x) * 256u + lid;
-    if i < u.n {
+    if i < (u.n + 3u) / 4u {
         p[i] = p[i] - u.lr * (g[i] + u.wd * p[i]);
     }
 }

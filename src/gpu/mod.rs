@@ -974,7 +974,7 @@ impl Gpu {
                 Storage::Gpu(b) => wgpu::BindingResource::Buffer(wgpu::BufferBinding {
                     buffer: b.raw(),
                     offset: 0,
-                    size: NonZeroU64::new(b.len),
+                    size: NonZeroU64::new(b.len.next_multiple_of(pool::BINDING_ALIGN)),
                 }),
                 Storage::Empty => self.dummy.as_entire_binding(),
                 Storage::Cpu(_) => unreachable!("CPU storage on a GPU device"),
@@ -1120,6 +1120,8 @@ pub(crate) fn check_tensor_bytes(op: &str, bytes: u64, limits: &wgpu::Limits) ->
             "u32 element index",
         ));
     }
+    // Buffers are bound rounded up to whole vec4s.
+    let bytes = bytes.next_multiple_of(pool::BINDING_ALIGN);
     if bytes > limits.max_storage_buffer_binding_size {
         return Err(too_large(
             "storage binding",

@@ -46,6 +46,10 @@ impl Drop for GpuBuffer {
 }
 
 /// Size classes: 256 bytes, then 2^k and 1.5·2^k, so at most a third of a buffer is slack.
+/// Every buffer holds its tensor's bytes rounded up to this, and is bound that long, so kernels
+/// may read and write whole `vec4<f32>`s past the last element (into the buffer's own padding).
+pub(crate) const BINDING_ALIGN: u64 = 16;
+
 fn size_class(bytes: u64) -> u64 {
     if bytes <= 256 {
         return 256;
@@ -72,7 +76,7 @@ impl Pool {
         debug_assert!(bytes > 0);
         let mut class = size_class(bytes);
         if class > self.max_buffer {
-            class = bytes.next_multiple_of(4);
+            class = bytes.next_multiple_of(BINDING_ALIGN);
         }
         let reused = self.free.borrow_mut().get_mut(&class).and_then(Vec::pop);
         let buffer = match reused {

@@ -71,6 +71,8 @@ fn mode(input: &[usize], out: &[usize], strides: &[usize]) -> (u32, u32, u32) {
 pub(crate) struct BinaryDef {
     pub name: &'static str,
     shader: Shader,
+    /// The same function four elements at a time, for inputs of the output's shape or scalars.
+    shader4: Shader,
     f: fn(f64, f64) -> f64,
     differentiable: bool,
 }
@@ -82,6 +84,11 @@ macro_rules! binary_row {
             shader: shader!(
                 concat!("binary/", $name),
                 "binary/_forward.wgsl",
+                concat!("binary/", $name, ".wgsl")
+            ),
+            shader4: shader!(
+                concat!("binary/", $name, ".vec4"),
+                "binary/_forward4.wgsl",
                 concat!("binary/", $name, ".wgsl")
             ),
             f: $f,
@@ -151,7 +158,11 @@ impl Op for Binary {
     }
     fn kernel(&self) -> Kernel {
         let p = Addressing::new(&self.out, &[&self.a, &self.b]);
-        Kernel::per_element(&BINARY[self.f].shader, &p, numel(&self.out))
+        if p.mode[..2].iter().all(|&m| m <= 1) {
+            Kernel::per_vec4(&BINARY[self.f].shader4, &p, numel(&self.out))
+        } else {
+            Kernel::per_element(&BINARY[self.f].shader, &p, numel(&self.out))
+        }
     }
     fn differentiable(&self) -> bool {
         BINARY[self.f].differentiable
@@ -374,7 +385,7 @@ impl Op for Fill {
             n: self.n as u32,
             value: self.value,
         };
-        Kernel::per_element(&FILL, &p, self.n)
+        Kernel::per_vec4(&FILL, &p, self.n)
     }
     fn differentiable(&self) -> bool {
         false

@@ -149,7 +149,7 @@ impl Op for Unary {
             a: self.a,
             b: self.b,
         };
-        Kernel::per_element(&UNARY[self.f].forward, &p, self.n)
+        Kernel::per_vec4(&UNARY[self.f].forward, &p, self.n)
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let op = UnaryGrad {
@@ -192,7 +192,7 @@ impl Op for UnaryGrad {
             a: self.a,
             b: self.b,
         };
-        Kernel::per_element(&UNARY[self.f].backward, &p, self.n)
+        Kernel::per_vec4(&UNARY[self.f].backward, &p, self.n)
     }
 }
 
@@ -233,7 +233,7 @@ impl Op for Assign {
             a: 0.0,
             b: 0.0,
         };
-        Kernel::per_element(&UNARY[def("identity")].forward, &p, self.n)
+        Kernel::per_vec4(&UNARY[def("identity")].forward, &p, self.n)
     }
 }
 

@@ -106,7 +106,7 @@ impl Op for AdamUpdate {
         }
     }
     fn kernel(&self) -> Kernel {
-        Kernel::per_element(&ADAM, &self.p, self.p.n as usize)
+        Kernel::per_vec4(&ADAM, &self.p, self.p.n as usize)
     }
 }
 

@@ -116,7 +116,7 @@ impl Op for SgdUpdate {
         } else {
             &SGD
         };
-        Kernel::per_element(shader, &p, self.n)
+        Kernel::per_vec4(shader, &p, self.n)
     }
 }
 
