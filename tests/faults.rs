@@ -209,42 +209,99 @@ fn a_rejected_shader_is_an_error_naming_it_and_the_device_stays_usable() {
     assert!(stats.pipelines >= 1, "good pipelines still compile");
 }
 
+/// A kernel that keeps the GPU busy for a long time and then writes a known value: each of its
+/// invocations adds 1 to a running value 65,535 times (multiplying by the input, 1.0, on the
+/// way, so no compiler can fold the loop; 65,535 is the longest loop llvmpipe runs). Every output
+/// is 65,535 exactly.
+static SLOW: Shader = Shader {
+    name: "faults/slow",
+    source: "
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: vec4<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) {
+    if g.x >= p.x {
+        return;
+    }
+    var v = 0.0;
+    for (var k = 0u; k < p.y; k++) {
+        v = v * x[g.x] + 1.0;
+    }
+    y[g.x] = v;
+}
+",
+};
+
+const SLOW_ITERS: u32 = wgrad::op::MAX_LOOP as u32;
+
+struct Slow(usize);
+
+impl Op for Slow {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    fn cpu(&self, _: &[&[f64]], outputs: &mut [&mut [f64]]) {
+        outputs[0].fill(SLOW_ITERS as f64);
+    }
+    fn kernel(&self) -> Kernel {
+        Kernel::new(
+            &SLOW,
+            &[self.0 as u32, SLOW_ITERS, 0, 0],
+            self.0.div_ceil(64) as u64,
+        )
+    }
+}
+
 #[test]
 fn a_readback_that_times_out_is_an_error_and_a_retry_reads_the_right_values() {
     let Some(dev) = gpu_with(|o, _| o.timeout = Some(Duration::ZERO)) else {
         return;
     };
-    // Enough work that no adapter finishes it in zero time (a quarter of a second on lavapipe).
-    let a = Tensor::full(&dev, &[512, 1024], 1.0);
-    let b = Tensor::full(&dev, &[1024, 512], 1.0);
-    let c = a.matmul(&b);
-    let first = c.to_vec();
-    match &first {
-        Err(Error::Readback(m)) => assert!(m.contains("WGRAD_TIMEOUT_SECS"), "{m}"),
-        other => panic!(
-            "expected a readback timeout, got {:?}",
-            other.as_ref().map(|v| v.len())
-        ),
-    }
-    // Nothing was lost or run twice: retrying until the GPU is done gives the exact sums.
-    let mut got = None;
-    for _ in 0..600 {
-        match c.to_vec() {
-            Ok(v) => {
-                got = Some(v);
-                break;
+    // 4,096 invocations × 65,535 dependent steps: never zero time. lavapipe sometimes runs a
+    // submission to the end inside the submit call, so a zero-time wait can find it done: each
+    // attempt is checked, and at least one of them must time out.
+    let n = 4096;
+    let mut timeouts = 0;
+    for attempt in 0..30 {
+        let ones = Tensor::full(&dev, &[n], 1.0);
+        let c = Tensor::apply_op(Slow(n), &[&ones], &[n]);
+        let got = match c.to_vec() {
+            Ok(v) => v,
+            Err(Error::Readback(m)) => {
+                assert!(m.contains("WGRAD_TIMEOUT_SECS"), "{m}");
+                timeouts += 1;
+                // Nothing was lost or run twice: retrying until the GPU is done gives the
+                // exact values.
+                let mut got = None;
+                for _ in 0..3000 {
+                    match c.to_vec() {
+                        Ok(v) => {
+                            got = Some(v);
+                            break;
+                        }
+                        Err(Error::Readback(_)) => std::thread::sleep(Duration::from_millis(20)),
+                        Err(e) => panic!("retry: {e}"),
+                    }
+                }
+                got.expect("the GPU finished within 60 s")
             }
-            Err(Error::Readback(_)) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("retry: {e}"),
+            Err(e) => panic!("attempt {attempt}: expected a readback timeout or values, got {e}"),
+        };
+        assert_close(
+            "65,535 steps of v = v·1 + 1",
+            &got,
+            &vec![SLOW_ITERS as f32; n],
+            0.0,
+            0.0,
+        );
+        if timeouts > 0 {
+            break;
         }
     }
-    let got = got.expect("the GPU finished within 12 s");
-    assert_close(
-        "512x1024 · 1024x512 of ones",
-        &got,
-        &vec![1024.0; 512 * 512],
-        0.0,
-        0.0,
+    assert!(
+        timeouts > 0,
+        "30 reads with a zero timeout and none timed out"
     );
 }
 
@@ -486,7 +543,8 @@ fn grids_over_a_tiny_per_dimension_limit_are_split_over_y_and_z() {
         assert_close(&format!("output {i}"), g, w, 1e-5, 1e-4);
     }
     // More workgroups than 7³ cannot be spread: an error naming the limit, not a bad dispatch.
-    match Tensor::zeros(&dev, &[256 * 400]).to_vec() {
+    // (A fill does four elements per invocation, 256 invocations per workgroup.)
+    match Tensor::zeros(&dev, &[4 * 256 * 400]).to_vec() {
         Err(Error::TooLarge {
             limit_name, needed, ..
         }) => {
@@ -496,6 +554,71 @@ fn grids_over_a_tiny_per_dimension_limit_are_split_over_y_and_z() {
             )
         }
         other => panic!("expected TooLarge, got {:?}", other.map(|v| v.len())),
+    }
+}
+
+/// Ops whose kernels loop over an axis longer than llvmpipe runs a loop (65,535 iterations; it
+/// stops there without a word) agree with the CPU reference, forward and backward.
+#[test]
+fn loops_longer_than_llvmpipe_allows_are_split_and_right() {
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Device::cpu();
+    let long = 70_000;
+    let run = |d: &Device| -> Vec<(&'static str, Vec<f32>)> {
+        d.manual_seed(11);
+        let x = Tensor::uniform(d, &[2, long], -1.0, 1.0).requires_grad_();
+        // The largest element sits past the loop limit.
+        let bump: Vec<f32> = (0..long)
+            .map(|i| if i == 69_000 { 9.0 } else { 0.0 })
+            .collect();
+        let bumped = x.add(&Tensor::from_vec(d, bump, &[long]).unwrap());
+        let w = Tensor::uniform(d, &[long, 3], -1.0, 1.0).requires_grad_();
+        let wide = Tensor::uniform(d, &[300, long], 0.0, 1.0);
+        let labels = Tensor::from_slice(d, &[69_999.0, 3.0], &[2]).unwrap();
+        let picks: Vec<f32> = (0..long).map(|i| (i % 5) as f32).collect();
+        let index = Tensor::from_vec(d, picks, &[long]).unwrap();
+        let table = Tensor::uniform(d, &[5, 2], -1.0, 1.0).requires_grad_();
+        let softmax = bumped.softmax();
+        let log_softmax = x.log_softmax();
+        let ce = x.cross_entropy(&labels);
+        let product = x.matmul(&w); // k = 70,000: a 2-row product (the row-wise kernel)
+        let wide_product = wide.matmul(&w); // and a 300-row one (the tiled kernels)
+        let gathered = table.gather_rows(&index);
+        let loss = softmax
+            .narrow(1, 68_990, 20)
+            .sum_all()
+            .add(&log_softmax.narrow(1, 0, 7).sum_all())
+            .add(&ce)
+            .add(&product.square().sum_all().mul_scalar(1e-4))
+            .add(&gathered.mul(&gathered).sum_all());
+        let g = loss.backward();
+        vec![
+            ("sum over 70,000 × 300 rows", values(&wide.sum(1, false))),
+            ("argmax past the limit", values(&bumped.argmax(1, false))),
+            ("softmax", values(&softmax.narrow(1, 68_990, 20))),
+            ("log_softmax", values(&log_softmax.narrow(1, 69_990, 10))),
+            ("cross_entropy", values(&ce)),
+            ("matmul k = 70,000", values(&product)),
+            (
+                "matmul k = 70,000, 300 rows",
+                values(&wide_product.narrow(0, 290, 10)),
+            ),
+            ("d x", values(g.wrt(&x))),
+            ("d w", values(g.wrt(&w))),
+            ("d table (scatter of 70,000 picks)", values(g.wrt(&table))),
+        ]
+    };
+    let (got, want) = (run(&gpu), run(&cpu));
+    assert_eq!(got[1].1, vec![69_000.0, 69_000.0], "argmax on the GPU");
+    for ((what, g), (_, w)) in got.iter().zip(&want) {
+        // The table's gradient adds 14,000 f32 terms per element in sequence; a truncated
+        // loop would be off by several percent.
+        let rtol = if what.starts_with("d table") {
+            1e-3
+        } else {
+            1e-4
+        };
+        assert_close(what, g, w, 1e-5, rtol);
     }
 }
 

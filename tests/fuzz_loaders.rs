@@ -237,9 +237,12 @@ fn checkpoint_bytes() -> Vec<u8> {
     let x = Tensor::randn(&dev, &[5, 4]);
     opt.step(&m.forward(&x).square().mean_all().backward())
         .unwrap();
+    // One file per call: tests run in parallel threads of one process.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = std::env::temp_dir().join(format!("wgrad-fuzz-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("seed.safetensors");
+    let path = dir.join(format!("seed-{call}.safetensors"));
     checkpoint::save(&path, &m.params(), Some(&opt)).unwrap();
     std::fs::read(&path).unwrap()
 }

@@ -75,6 +75,11 @@ fn fused_code(act: Activation) -> Option<(u32, f32, &'static str)> {
     })
 }
 
+/// The most terms one kernel sums per output; longer products are split (see
+/// [`crate::op::MAX_LOOP`]). A multiple of every kernel's k-step, with room for the
+/// workgroup-memory kernel's nested slab loop (k + k/16 iterations).
+const K_PIECE: usize = 61_440;
+
 /// C = act(op(A) · op(B) + bias), op(X) = Xᵀ when the flag is set, over `batch` matrices.
 struct MatMul {
     batch: usize,
@@ -401,6 +406,39 @@ impl Tensor {
         };
         if ka != kb {
             panic!("matmul: shapes {shown_a:?} and {shown_b:?} cannot be multiplied")
+        }
+        if ka > K_PIECE {
+            // Each output sums its k products in one kernel loop, which llvmpipe cuts short
+            // past 65,535 iterations: long products are sums of shorter ones.
+            let (axis_a, axis_b) = (
+                sa.len() - if ta { 2 } else { 1 },
+                sb.len() - if tb { 1 } else { 2 },
+            );
+            let mut sum = None::<Tensor>;
+            for start in (0..ka).step_by(K_PIECE) {
+                let len = (ka - start).min(K_PIECE);
+                let a = self.narrow(axis_a as isize, start, len);
+                let b = other.narrow(axis_b as isize, start, len);
+                let part = a.product(
+                    &b,
+                    ta,
+                    tb,
+                    None,
+                    Activation::Identity,
+                    variant,
+                    (shown_a, shown_b),
+                );
+                sum = Some(match sum {
+                    Some(s) => s.add(&part),
+                    None => part,
+                });
+            }
+            let y = sum.expect("k > 0");
+            let y = match bias {
+                Some(b) => y.add(b),
+                None => y,
+            };
+            return crate::nn::Module::forward(&act, &y);
         }
         let mut out = batch_shape.to_vec();
         out.extend([m, n]);

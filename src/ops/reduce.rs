@@ -211,9 +211,9 @@ impl Tensor {
         let axis = self.axis_of(name, axis);
         let (outer, len, inner) = split_at_axis(self.shape(), axis);
         let out_shape = reduced_shape(self.shape(), axis, keepdim);
-        if len > LONG_AXIS && outer * inner < FEW_OUTPUTS {
+        if (len > LONG_AXIS && outer * inner < FEW_OUTPUTS) || len > crate::op::MAX_LOOP {
             let chunk = (len as f64).sqrt().ceil() as usize;
-            let chunk = chunk.max(1024);
+            let chunk = chunk.clamp(1024, crate::op::MAX_LOOP);
             let parts = len.div_ceil(chunk);
             let partial = Reduce {
                 kind,
@@ -277,6 +277,23 @@ impl Tensor {
             self.shape()
         );
         let out = reduced_shape(self.shape(), a, keepdim);
+        if len > crate::op::MAX_LOOP {
+            // Too long for one kernel loop: the smallest index where the (chunked) maximum is hit.
+            assert!(
+                len <= 1 << 24,
+                "argmax: axis {axis} of shape {:?} is longer than 2^24 (indices are f32)",
+                self.shape()
+            );
+            let x = self.detach();
+            let dev = self.device();
+            let hit = x.eq_(&x.max(a as isize, true));
+            let mut iota_shape = vec![len];
+            iota_shape.extend(std::iter::repeat_n(1, self.rank() - a - 1));
+            let iota = Tensor::from_vec(dev, (0..len).map(|i| i as f32).collect(), &iota_shape)
+                .expect("the shape holds len values");
+            let never = Tensor::scalar(dev, f32::INFINITY);
+            return iota.where_(&hit, &never).min(a as isize, keepdim).detach();
+        }
         Tensor::record(ArgMax { outer, len, inner }, &[self], out)
     }
 

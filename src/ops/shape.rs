@@ -283,11 +283,34 @@ impl Op for GatherRows {
             picks: self.picks,
         };
         let g = ctx.grad.reshape(&[self.picks, self.width]);
-        let gx = Tensor::record(op, &[&g, idx], vec![self.rows, self.width]);
+        let scatter = |op: ScatterAddRows, g: &Tensor, idx: &Tensor| {
+            Tensor::record(op, &[g, idx], vec![self.rows, self.width])
+        };
+        // Each output element loops over the picks: more than one kernel loop allows are
+        // scattered in pieces and summed.
+        let mut gx = None::<Tensor>;
+        for start in (0..self.picks.max(1)).step_by(crate::op::MAX_LOOP) {
+            let len = (self.picks - start).min(crate::op::MAX_LOOP);
+            let part = if len == self.picks {
+                scatter(op, &g, idx)
+            } else {
+                let piece = ScatterAddRows { picks: len, ..op };
+                scatter(piece, &g.narrow(0, start, len), &idx.narrow(0, start, len))
+            };
+            gx = Some(match gx {
+                Some(sum) => sum.add(&part),
+                None => part,
+            });
+            if len == self.picks {
+                break;
+            }
+        }
+        let gx = gx.expect("at least one piece");
         vec![Some(gx.reshape(ctx.inputs[0].shape())), None]
     }
 }
 
+#[derive(Clone, Copy)]
 struct ScatterAddRows {
     rows: usize,
     width: usize,

@@ -177,7 +177,24 @@ impl Tensor {
         assert!(self.rank() >= 1, "{name}: needs rank ≥ 1, got a scalar");
         let cols = self.shape()[self.rank() - 1];
         let rows = self.numel().checked_div(cols).unwrap_or(0);
+        if cols > crate::op::MAX_LOOP {
+            return self.wide_rows(kind);
+        }
         Tensor::record(RowOp { kind, rows, cols }, &[self], self.shape().to_vec())
+    }
+
+    /// Softmax and log-softmax of rows too wide for one kernel loop, from ordinary ops (the
+    /// reductions are chunked). The row maximum is a constant for the gradient: both functions
+    /// are invariant to shifting a row.
+    fn wide_rows(&self, kind: Kind) -> Tensor {
+        let shifted = self.sub(&self.max(-1, true).detach());
+        match kind {
+            Kind::Softmax => {
+                let e = shifted.exp();
+                e.div(&e.sum(-1, true))
+            }
+            _ => shifted.sub(&shifted.exp().sum(-1, true).log()),
+        }
     }
 
     /// Softmax over the last axis.
@@ -202,6 +219,10 @@ impl Tensor {
             labels.shape()
         );
         let (rows, cols) = (self.shape()[0], self.shape()[1]);
+        if cols > crate::op::MAX_LOOP {
+            let picked = self.wide_rows(Kind::LogSoftmax).mul(&labels.one_hot(cols));
+            return picked.sum(-1, false).neg();
+        }
         let op = RowOp {
             kind: Kind::CrossEntropy,
             rows,
