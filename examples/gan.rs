@@ -5,7 +5,7 @@
 //!
 //!     cargo run --release --example gan
 //!     cargo run --release --example gan -- --plain                 # every stabiliser off
-//!     cargo run --release --example gan -- --train-size 0 --epochs 30
+//!     cargo run --release --example gan -- --epochs 30
 //!
 //! Four stabilisers are on by default, each with a switch to turn it off:
 //!
@@ -45,7 +45,7 @@ struct Args {
     #[arg(long, default_value_t = 5)]
     epochs: usize,
     /// Use only the first N training images (0: all 60,000).
-    #[arg(long, default_value_t = 12_000)]
+    #[arg(long, default_value_t = 0)]
     train_size: usize,
     /// Real images per step (and new fakes per step).
     #[arg(long, default_value_t = 100)]
