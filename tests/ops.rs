@@ -6,8 +6,18 @@ mod common;
 
 use wgrad::check::{self, Case};
 
+/// A line for the test log even when the test passes: written to the process's stderr, which
+/// the test harness does not capture (it captures only the print macros).
+fn shown(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn report(kind: &str, failures: &[String], ran: usize) {
-    eprintln!("{kind}: {ran} rows ran, {} failed", failures.len());
+    shown(&format!(
+        "{kind}: {ran} rows ran, {} failed",
+        failures.len()
+    ));
     assert!(
         failures.is_empty(),
         "{kind} failures:\n{}",
@@ -36,7 +46,7 @@ fn gradcheck_every_backward_rule_on_the_cpu_reference() {
 #[test]
 fn gpu_matches_the_cpu_reference_forward_and_backward() {
     let Some(gpu) = common::gpu() else { return };
-    eprintln!("adapter: {}", gpu.name());
+    shown(&format!("adapter: {}", gpu.name()));
     let rows = check::cases();
     let (mut failures, mut grads) = (Vec::new(), 0);
     for case in &rows {
@@ -51,9 +61,9 @@ fn gpu_matches_the_cpu_reference_forward_and_backward() {
             }
         }
     }
-    eprintln!(
+    shown(&format!(
         "GPU cases: {} forward rows, {grads} gradients compared",
         rows.len()
-    );
+    ));
     report("GPU vs CPU", &failures, rows.len());
 }
