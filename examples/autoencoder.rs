@@ -3,7 +3,7 @@
 //!
 //!     cargo run --release --example autoencoder
 //!     cargo run --release --example autoencoder -- --epochs 20
-//!     cargo run --release --example autoencoder -- --sparse 0.05 --pool 4 --code 64
+//!     cargo run --release --example autoencoder -- --sparse 0.001 --pool 4 --code 64
 //!
 //! Prints the test reconstruction MSE after every epoch, beside that of PCA with as many
 //! components as the bottleneck has units (the best *linear* code of that size, fitted on the
