@@ -240,6 +240,65 @@ pub fn mlp_step(
     Ok(f)
 }
 
+static FMA_PEAK: crate::op::Shader = crate::op::shader!("fma_peak", "fma_peak.wgsl");
+
+/// [`FMA_PEAK`] over `n` invocations of `iters` rounds.
+struct FmaPeak {
+    n: usize,
+    iters: u32,
+}
+
+impl crate::op::Op for FmaPeak {
+    fn name(&self) -> &'static str {
+        "fma_peak"
+    }
+    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+        let x = |j: usize, c: usize| ins[0][(j % 64) * 4 + c];
+        for i in 0..self.n {
+            for c in 0..4 {
+                let (m, add) = (x(i + 1, c), x(i + 2, c));
+                let mut sum = 0.0;
+                for chain in 0..8 {
+                    let mut a = x(i, c) + chain as f64;
+                    for _ in 0..self.iters {
+                        a = a.mul_add(m, add);
+                    }
+                    sum += a;
+                }
+                outs[0][i * 4 + c] = sum;
+            }
+        }
+    }
+    fn kernel(&self) -> crate::op::Kernel {
+        let p = [self.n as u32, self.iters, 0, 0];
+        crate::op::Kernel::new(&FMA_PEAK, &p, self.n.div_ceil(64) as u64)
+    }
+}
+
+/// The adapter's arithmetic ceiling as WGSL reaches it: GFLOP/s of a kernel doing nothing but
+/// independent FMAs on registers. On a CPU-backed adapter it bounds every kernel far below the
+/// host's hand-written GEMM.
+pub fn fma_peak(dev: &Device, reps: usize) -> Result<Figure> {
+    let x = Tensor::full(dev, &[256], 0.999);
+    // Under llvmpipe's loop limit; enough invocations to fill any adapter.
+    let (n, iters) = (1usize << 16, 20_000u32);
+    let run = || -> Result<f64> {
+        let t = Instant::now();
+        let y = Tensor::apply_op(FmaPeak { n, iters }, &[&x], &[n * 4]);
+        y.narrow(0, 0, 1).to_vec()?;
+        Ok(t.elapsed().as_secs_f64())
+    };
+    run()?;
+    let flops = n as f64 * iters as f64 * 64.0;
+    let mut samples = Vec::new();
+    for _ in 0..reps {
+        samples.push(flops / run()? / 1e9);
+    }
+    let mut f = Figure::new("fma peak (registers only)", "GFLOP/s", samples);
+    f.note = "8 independent vec4 FMA chains per invocation, no memory traffic".into();
+    Ok(f)
+}
+
 /// Host cost of recording and submitting one dispatch: a chain of `n` tiny ops recorded and
 /// flushed (without waiting for the device), in µs per dispatch.
 pub fn host_overhead(dev: &Device, reps: usize) -> Result<Figure> {
@@ -329,5 +388,44 @@ pub fn gemm_ceiling(n: usize, reps: usize) -> Option<f64> {
     {
         let _ = (n, reps);
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The peak kernel computes what its reference does (so its flop count is real work).
+    #[test]
+    fn fma_peak_matches_its_reference() {
+        let gpu = match Device::gpu() {
+            Ok(d) => d,
+            Err(e) if std::env::var("WGRAD_REQUIRE_GPU").as_deref() == Ok("1") => {
+                panic!("WGRAD_REQUIRE_GPU=1 but no GPU adapter is available: {e}")
+            }
+            Err(_) => return,
+        };
+        let run = |dev: &Device| {
+            let x = Tensor::uniform(dev, &[256], 0.5, 0.9);
+            let n = 130;
+            let y = Tensor::apply_op(FmaPeak { n, iters: 50 }, &[&x], &[n * 4]);
+            y.to_vec().expect("values")
+        };
+        let (cpu, gpu) = (Device::cpu(), gpu);
+        cpu.manual_seed(5);
+        gpu.manual_seed(5);
+        let (want, got) = (run(&cpu), run(&gpu));
+        let (i, err) = got
+            .iter()
+            .zip(&want)
+            .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
+            .enumerate()
+            .fold((0, 0.0f32), |a, (i, e)| if e > a.1 { (i, e) } else { a });
+        assert!(
+            err < 1e-5,
+            "fma_peak: worst element {i}: got {}, want {} (relative error {err})",
+            got[i],
+            want[i]
+        );
     }
 }

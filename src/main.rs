@@ -33,7 +33,7 @@ enum Command {
         /// Print one JSON object per figure instead of a table.
         #[arg(long)]
         json: bool,
-        /// Only these groups: matmul, shapes, mlp, add, sum, overhead (comma separated).
+        /// Only these groups: matmul, shapes, mlp, add, sum, overhead, peak (comma separated).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Square matmul sizes.
@@ -357,6 +357,12 @@ fn bench(
     }
     if want("sum") {
         jobs.push(("sum".into(), Box::new(move || bench::sum(dev, n, reps))));
+    }
+    if want("peak") {
+        jobs.push((
+            "fma peak".into(),
+            Box::new(move || bench::fma_peak(dev, reps)),
+        ));
     }
     if want("overhead") {
         jobs.push((
