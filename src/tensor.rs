@@ -39,6 +39,16 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// Where this node's results live once assigned: its own storage, or the storage of the
+    /// tensors it updates in place.
+    pub(crate) fn outputs(&self) -> Vec<Storage> {
+        if self.targets.is_empty() {
+            self.storage.borrow().iter().cloned().collect()
+        } else {
+            self.targets.iter().map(Tensor::storage).collect()
+        }
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.storage.borrow().is_some()
     }

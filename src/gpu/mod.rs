@@ -674,13 +674,7 @@ impl Gpu {
         };
         if check_pipeline.is_some() {
             for (j, d) in plan.iter().enumerate() {
-                let node = &nodes[d.node];
-                let outputs: Vec<Storage> = if node.targets.is_empty() {
-                    node.storage.borrow().iter().cloned().collect()
-                } else {
-                    node.targets.iter().map(Tensor::storage).collect()
-                };
-                for s in outputs {
+                for s in nodes[d.node].outputs() {
                     if let Storage::Gpu(buffer) = s {
                         let n = (buffer.len / 4) as usize;
                         let slot = checks.len() as u32;
@@ -777,6 +771,7 @@ impl Gpu {
                 label: Some("wgrad step"),
                 timestamp_writes: None,
             });
+            let mut next_check = 0;
             for (j, (d, bind)) in plan.iter().zip(&binds).enumerate() {
                 if let Some(q) = queries.as_ref().filter(|_| j < timed) {
                     pass.write_timestamp(q, 2 * j as u32);
@@ -798,7 +793,10 @@ impl Gpu {
                 if let Some(q) = queries.as_ref().filter(|_| j < timed) {
                     pass.write_timestamp(q, 2 * j as u32 + 1);
                 }
-                for (c, check) in checks.iter().enumerate().filter(|(_, c)| c.after == j) {
+                // Checks are in dispatch order: run those that follow this dispatch.
+                while let Some(check) = checks.get(next_check).filter(|c| c.after == j) {
+                    let c = next_check;
+                    next_check += 1;
                     let pipeline = check_pipeline.as_ref().expect("checks need the pipeline");
                     let [x, y, z] = grid(
                         check.workgroups,
@@ -962,11 +960,8 @@ impl Gpu {
 
     fn bind_group(&self, node: &Node, layout: &Layout, uniform: &wgpu::Buffer) -> wgpu::BindGroup {
         let inputs = node.inputs.borrow();
-        let outputs: Vec<Storage> = if node.targets.is_empty() {
-            vec![node.storage.borrow().clone().expect("assigned above")]
-        } else {
-            node.targets.iter().map(Tensor::storage).collect()
-        };
+        let outputs = node.outputs();
+        assert!(!outputs.is_empty(), "outputs are assigned before binding");
         let in_storage: Vec<Storage> = inputs.iter().map(Tensor::storage).collect();
         let mut entries = Vec::with_capacity(in_storage.len() + outputs.len() + 1);
         for (i, s) in in_storage.iter().chain(&outputs).enumerate() {
@@ -1076,13 +1071,8 @@ impl Gpu {
 
     /// The anomaly error for a node whose output was flagged, with the first offending value.
     fn anomaly_at(&self, node: &Node) -> Error {
-        let outputs: Vec<Storage> = if node.targets.is_empty() {
-            node.storage.borrow().iter().cloned().collect()
-        } else {
-            node.targets.iter().map(Tensor::storage).collect()
-        };
         let mut value = "a non-finite value".to_string();
-        for s in outputs {
+        for s in node.outputs() {
             if let Storage::Gpu(b) = s {
                 match self.read(&b, (b.len / 4) as usize) {
                     Ok(values) => {
