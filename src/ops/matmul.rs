@@ -414,26 +414,17 @@ impl Tensor {
                 sa.len() - if ta { 2 } else { 1 },
                 sb.len() - if tb { 1 } else { 2 },
             );
-            let mut sum = None::<Tensor>;
-            for start in (0..ka).step_by(K_PIECE) {
-                let len = (ka - start).min(K_PIECE);
-                let a = self.narrow(axis_a as isize, start, len);
-                let b = other.narrow(axis_b as isize, start, len);
-                let part = a.product(
-                    &b,
-                    ta,
-                    tb,
-                    None,
-                    Activation::Identity,
-                    variant,
-                    (shown_a, shown_b),
-                );
-                sum = Some(match sum {
-                    Some(s) => s.add(&part),
-                    None => part,
-                });
-            }
-            let y = sum.expect("k > 0");
+            let y = (0..ka)
+                .step_by(K_PIECE)
+                .map(|start| {
+                    let len = (ka - start).min(K_PIECE);
+                    let a = self.narrow(axis_a as isize, start, len);
+                    let b = other.narrow(axis_b as isize, start, len);
+                    let shown = (shown_a, shown_b);
+                    a.product(&b, ta, tb, None, Activation::Identity, variant, shown)
+                })
+                .reduce(|sum, part| sum.add(&part))
+                .expect("k > K_PIECE");
             let y = match bias {
                 Some(b) => y.add(b),
                 None => y,

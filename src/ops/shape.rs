@@ -283,29 +283,24 @@ impl Op for GatherRows {
             picks: self.picks,
         };
         let g = ctx.grad.reshape(&[self.picks, self.width]);
-        let scatter = |op: ScatterAddRows, g: &Tensor, idx: &Tensor| {
+        // Each output element loops over the picks: more than one kernel loop allows are
+        // scattered in pieces, and the pieces summed.
+        let scatter = |picks: usize, g: &Tensor, idx: &Tensor| {
+            let op = ScatterAddRows { picks, ..op };
             Tensor::record(op, &[g, idx], vec![self.rows, self.width])
         };
-        // Each output element loops over the picks: more than one kernel loop allows are
-        // scattered in pieces and summed.
-        let mut gx = None::<Tensor>;
-        for start in (0..self.picks.max(1)).step_by(crate::op::MAX_LOOP) {
-            let len = (self.picks - start).min(crate::op::MAX_LOOP);
-            let part = if len == self.picks {
-                scatter(op, &g, idx)
-            } else {
-                let piece = ScatterAddRows { picks: len, ..op };
-                scatter(piece, &g.narrow(0, start, len), &idx.narrow(0, start, len))
-            };
-            gx = Some(match gx {
-                Some(sum) => sum.add(&part),
-                None => part,
-            });
-            if len == self.picks {
-                break;
-            }
-        }
-        let gx = gx.expect("at least one piece");
+        let gx = if self.picks <= crate::op::MAX_LOOP {
+            scatter(self.picks, &g, idx)
+        } else {
+            (0..self.picks)
+                .step_by(crate::op::MAX_LOOP)
+                .map(|start| {
+                    let len = (self.picks - start).min(crate::op::MAX_LOOP);
+                    scatter(len, &g.narrow(0, start, len), &idx.narrow(0, start, len))
+                })
+                .reduce(|sum, part| sum.add(&part))
+                .expect("more picks than one piece")
+        };
         vec![Some(gx.reshape(ctx.inputs[0].shape())), None]
     }
 }
