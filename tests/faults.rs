@@ -209,6 +209,19 @@ fn a_rejected_shader_is_an_error_naming_it_and_the_device_stays_usable() {
     assert!(stats.pipelines >= 1, "good pipelines still compile");
 }
 
+/// Read `t` on a device whose waits time out at once: retry every 20 ms, up to `tries` times,
+/// while the GPU is still busy.
+fn read_when_done(t: &Tensor, tries: usize) -> Vec<f32> {
+    for _ in 0..tries {
+        match t.to_vec() {
+            Ok(v) => return v,
+            Err(Error::Readback(_)) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => panic!("retry: {e}"),
+        }
+    }
+    panic!("the GPU did not finish within {} ms", 20 * tries)
+}
+
 /// A kernel that keeps the GPU busy for a long time and then writes a known value: each of its
 /// invocations adds 1 to a running value 65,535 times (multiplying by the input, 1.0, on the
 /// way, so no compiler can fold the loop; 65,535 is the longest loop llvmpipe runs). Every output
@@ -273,18 +286,7 @@ fn a_readback_that_times_out_is_an_error_and_a_retry_reads_the_right_values() {
                 timeouts += 1;
                 // Nothing was lost or run twice: retrying until the GPU is done gives the
                 // exact values.
-                let mut got = None;
-                for _ in 0..3000 {
-                    match c.to_vec() {
-                        Ok(v) => {
-                            got = Some(v);
-                            break;
-                        }
-                        Err(Error::Readback(_)) => std::thread::sleep(Duration::from_millis(20)),
-                        Err(e) => panic!("retry: {e}"),
-                    }
-                }
-                got.expect("the GPU finished within 60 s")
+                read_when_done(&c, 3000)
             }
             Err(e) => panic!("attempt {attempt}: expected a readback timeout or values, got {e}"),
         };
@@ -327,18 +329,7 @@ fn an_update_is_applied_once_even_when_waiting_for_it_times_out() {
             errors += 1;
         }
     }
-    let mut got = None;
-    for _ in 0..600 {
-        match w.to_vec() {
-            Ok(v) => {
-                got = Some(v);
-                break;
-            }
-            Err(Error::Readback(_)) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => panic!("retry: {e}"),
-        }
-    }
-    let got = got.expect("the GPU finished within 12 s");
+    let got = read_when_done(&w, 600);
     // Profiling makes each flush wait for its step; lavapipe never finishes one in zero time.
     assert!(
         errors > 0 || !dev.name().contains("llvmpipe"),
