@@ -2,7 +2,7 @@
 // Each kernel computes C = epilogue(A·B) over `batch` matrices, reading operands through strides
 // (so transposed operands and a matrix shared by every batch are read in place):
 //   A(b, i, q) = a[b·a_batch + i·a_row + q·a_col]    B(b, q, j) = b[b·b_batch + q·b_row + j·b_col]
-//   C(b, i, j) = c[(b·m + i)·n + j] = act(Σ_q A(b, i, q)·B(b, q, j) + bias[j])
+//   C(b, i, j) = c[b·c_batch + i·n + j] = act(Σ_q A(b, i, q)·B(b, q, j) + bias[j])
 // Every kernel sums each output over q in increasing order, one product at a time, so all
 // kernels give the same bits. The bias is added if has_bias; act: 0 none, 1 relu,
 // 2 leaky relu (alpha), 3 sigmoid, 4 tanh, 5 elu (alpha).
@@ -24,6 +24,10 @@ struct Params {
     act: u32,
     alpha: f32,
     has_bias: u32,
+    // m·n, passed rather than computed: lavapipe specialises kernels on the values of uniforms
+    // that appear in conditions (m among them), and with m a power of two the product in the
+    // store's index made its compiler emit stores that ran the whole kernel 2–4× slower.
+    c_batch: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
@@ -56,7 +60,7 @@ fn store(bat: u32, row: u32, col: u32, v: f32) {
         if p.has_bias != 0u {
             x += bias[col];
         }
-        c[(bat * p.m + row) * p.n + col] = activate(x);
+        c[bat * p.c_batch + row * p.n + col] = activate(x);
     }
 }
 

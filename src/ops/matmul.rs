@@ -59,6 +59,7 @@ struct Params {
     act: u32,
     alpha: f32,
     has_bias: u32,
+    c_batch: u32,
 }
 
 /// The activations a product can apply as it stores: those whose derivative can be computed
@@ -135,6 +136,7 @@ impl MatMul {
             act: code,
             alpha,
             has_bias: self.has_bias as u32,
+            c_batch: u(self.m * self.n),
         }
     }
 }
