@@ -7,17 +7,17 @@
 // accumulates an 8×8 block: rows 4·ty..4·ty+3 and 64+4·ty..64+4·ty+3, columns likewise from
 // tx, so that neighbouring invocations read neighbouring vec4s. Sums run in k order, one
 // product at a time, as in every matmul kernel.
+//
+// The 16 steps of a slab are written out rather than looped, and every workgroup-memory index
+// is a constant step plus an index fixed for the invocation, so the compiler can fold each read
+// into one load at a constant offset (a loop would also carry the runtime's loop bound).
 
 const BK: u32 = 16u;
 
-// Slabs as vec4s: element (q, i) of a slab is component i % 4 of slab[at(q, i / 4)]. The
-// group is XOR-ed with q so that slots filled at neighbouring k land in different banks.
-var<workgroup> sa: array<vec4<f32>, 512>;
-var<workgroup> sb: array<vec4<f32>, 512>;
-
-fn at(q: u32, group: u32) -> u32 {
-    return q * 32u + (group ^ q);
-}
+// Slabs as vec4s: element (q, i) of a slab is component i % 4 of slab[q][i / 4]. Each row of
+// 32 vec4s is padded by one, so slots filled at neighbouring k land in different banks.
+var<workgroup> sa: array<array<vec4<f32>, 33>, 16>;
+var<workgroup> sb: array<array<vec4<f32>, 33>, 16>;
 
 fn a_at(bat: u32, row: u32, q: u32) -> f32 {
     if row < p.m && q < p.k {
@@ -67,9 +67,27 @@ fn b_vec(bat: u32, col0: u32, k0: u32, slot: vec2<u32>, inside: bool) -> vec4<f3
 
 // acc += the outer product of this invocation's rows and columns at k = q of the slab.
 fn slab_step(acc: Rows8, q: u32, lid: vec2<u32>) -> Rows8 {
-    return outer_rows8(
-        acc, sa[at(q, lid.y)], sa[at(q, 16u + lid.y)], sb[at(q, lid.x)], sb[at(q, 16u + lid.x)]
-    );
+    return outer_rows8(acc, sa[q][lid.y], sa[q][16u + lid.y], sb[q][lid.x], sb[q][16u + lid.x]);
+}
+
+// acc += a whole slab, k = 0..15 in order.
+fn slab_full(acc: Rows8, lid: vec2<u32>) -> Rows8 {
+    var t = slab_step(acc, 0u, lid);
+    t = slab_step(t, 1u, lid);
+    t = slab_step(t, 2u, lid);
+    t = slab_step(t, 3u, lid);
+    t = slab_step(t, 4u, lid);
+    t = slab_step(t, 5u, lid);
+    t = slab_step(t, 6u, lid);
+    t = slab_step(t, 7u, lid);
+    t = slab_step(t, 8u, lid);
+    t = slab_step(t, 9u, lid);
+    t = slab_step(t, 10u, lid);
+    t = slab_step(t, 11u, lid);
+    t = slab_step(t, 12u, lid);
+    t = slab_step(t, 13u, lid);
+    t = slab_step(t, 14u, lid);
+    return slab_step(t, 15u, lid);
 }
 
 fn store4(bat: u32, row: u32, col: u32, v: vec4<f32>) {
@@ -110,10 +128,10 @@ fn main(
     var rb1 = b_vec(bat, col0, 0u, sb1, inside && cols_inside);
     var acc: Rows8;
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        sa[at(sa0.x, sa0.y)] = ra0;
-        sa[at(sa1.x, sa1.y)] = ra1;
-        sb[at(sb0.x, sb0.y)] = rb0;
-        sb[at(sb1.x, sb1.y)] = rb1;
+        sa[sa0.x][sa0.y] = ra0;
+        sa[sa1.x][sa1.y] = ra1;
+        sb[sb0.x][sb0.y] = rb0;
+        sb[sb1.x][sb1.y] = rb1;
         workgroupBarrier();
         // The next slab's loads are in flight while this one is used.
         let k1 = k0 + BK;
@@ -125,11 +143,8 @@ fn main(
             rb1 = b_vec(bat, col0, k1, sb1, inside && cols_inside);
         }
         // Only the values of k that exist: padding would add +0.0 and could turn −0.0 into +0.0.
-        // A whole slab runs a loop of constant length, which compilers unroll.
         if k1 <= p.k {
-            for (var q = 0u; q < BK; q++) {
-                acc = slab_step(acc, q, lid.xy);
-            }
+            acc = slab_full(acc, lid.xy);
         } else {
             for (var q = 0u; q < p.k - k0; q++) {
                 acc = slab_step(acc, q, lid.xy);

@@ -254,7 +254,9 @@ impl Gpu {
         let subgroup8 = features.contains(wgpu::Features::SUBGROUP)
             && info.subgroup_min_size == 8
             && info.subgroup_max_size == 8;
-        let hardware = info.device_type != wgpu::DeviceType::Cpu;
+        // The workgroup-memory kernels use up to 17 KiB of it (WebGPU's default limit is 16).
+        let hardware = info.device_type != wgpu::DeviceType::Cpu
+            && limits.max_compute_workgroup_storage_size >= 32 * 1024;
         Ok(Gpu {
             device,
             queue,
