@@ -243,6 +243,12 @@ impl Device {
         }
     }
 
+    /// True for a wgpu device on a GPU of its own (not a CPU-backed adapter such as lavapipe).
+    pub(crate) fn is_hardware_gpu(&self) -> bool {
+        self.backend_gpu()
+            .is_some_and(|g| g.info.device_type != wgpu::DeviceType::Cpu)
+    }
+
     pub(crate) fn backend_gpu(&self) -> Option<&Gpu> {
         match &self.inner.backend {
             Backend::Cpu => None,

@@ -1,6 +1,11 @@
 // reduce/_axis.wgsl — the input seen as [outer, len, inner] is reduced along `len` in `parts`
-// chunks of `chunk` elements: out[o, q, k] = finish(fold over j in chunk q of x[o, j, k], scale).
-// parts = 1 reduces the whole axis; a long axis over few outputs is reduced in two passes.
+// parts: out[o, q, k] = finish(fold over the elements j of part q of x[o, j, k], scale).
+// The axis is cut into blocks of width·chunk elements, and the `width` parts of a block take
+// its elements in turn: part q, at lane l = q % width, holds j = (q − l)·chunk + l + i·width for
+// i = 0, 1, … while j stays in its block and below len. width = 1 gives contiguous chunks
+// (parts = 1: the whole axis). A long axis over few outputs is reduced in two passes, the first
+// with width 8, so that neighbouring invocations read neighbouring addresses at every step (a
+// GPU's memory transactions) while each 8-lane group walks forward through memory (a CPU's).
 // One invocation per output and a fixed loop order, so results are repeatable bit for bit.
 // Joined with a body defining `fn init()`, `fn combine(acc, x)` and `fn finish(acc, scale)`.
 // bindings: 0 x (read), 1 out (write), 2 params
@@ -11,6 +16,7 @@ struct Params {
     inner: u32,
     parts: u32,
     chunk: u32,
+    width: u32,
     scale: f32,
 }
 
@@ -31,13 +37,15 @@ fn main(
     let k = i % p.inner;
     let q = (i / p.inner) % p.parts;
     let o = i / (p.inner * p.parts);
-    let start = q * p.chunk;
-    let end = min(start + p.chunk, p.len);
+    let block = q - q % p.width;
+    let start = block * p.chunk + q % p.width;
+    let end = min((block + p.width) * p.chunk, p.len);
+    let step = p.width * p.inner;
     var acc = init();
     var at = (o * p.len + start) * p.inner + k;
-    for (var j = start; j < end; j++) {
+    for (var j = start; j < end; j += p.width) {
         acc = combine(acc, x[at]);
-        at += p.inner;
+        at += step;
     }
     out[i] = finish(acc, p.scale);
 }

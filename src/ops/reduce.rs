@@ -1,6 +1,11 @@
 //! Reductions along one axis (sum, mean, max, min, argmax, variance) and over all elements.
-//! A long axis with few outputs is reduced in chunks first, then the partial results, so every
-//! pass keeps many invocations busy; every loop runs in a fixed order (repeatable results).
+//! A long axis with few outputs is reduced in parts first, then the partial results, so every
+//! pass keeps many invocations busy. Parts are contiguous chunks of about √len elements, except
+//! for sums on hardware GPUs: there they are 256 elements each, interleaved in groups of 8 so
+//! that neighbouring invocations read neighbouring addresses (see `reduce/_axis.wgsl`). On
+//! lavapipe the long contiguous chunks measure faster. Maxima and minima keep one partition on
+//! every device, because how their gradient shares ties depends on it. Every loop runs in a
+//! fixed order, so results repeat bit for bit on one device.
 
 use crate::Tensor;
 use crate::op::{BackwardCtx, Kernel, Op, Shader, shader};
@@ -26,10 +31,13 @@ struct Params {
     inner: u32,
     parts: u32,
     chunk: u32,
+    width: u32,
     scale: f32,
 }
 
-/// Reduce `x` seen as [outer, len, inner] to [outer, parts, inner], `chunk` elements per part.
+/// Reduce `x` seen as [outer, len, inner] to [outer, parts, inner]. The axis is cut into blocks
+/// of `width`·`chunk` elements shared by `width` parts in turn: part q, at lane l = q % width,
+/// holds the elements (q − l)·chunk + l + i·width of its block (parts is a multiple of width).
 #[derive(Clone)]
 struct Reduce {
     kind: Kind,
@@ -38,19 +46,33 @@ struct Reduce {
     inner: usize,
     parts: usize,
     chunk: usize,
+    width: usize,
     scale: f32,
 }
 
 /// Axes longer than this, over fewer outputs than [`FEW_OUTPUTS`], are reduced in two passes.
 const LONG_AXIS: usize = 4096;
 const FEW_OUTPUTS: usize = 256;
+/// Elements each invocation of a first-pass sum folds on a hardware GPU (at most): few enough
+/// that a long axis fills the GPU, enough that the passes stay few.
+const GPU_PART_LEN: usize = 256;
+/// Parts sharing a block in a first-pass sum on a hardware GPU.
+const GPU_WIDTH: usize = 8;
 
 impl Reduce {
-    /// Broadcast a tensor holding one value per part back over the chunks of the input.
+    /// The elements of part q: a range of its block stepped by the width.
+    fn part(&self, q: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
+        let (lane, block) = (q % self.width, q - q % self.width);
+        let end = ((block + self.width) * self.chunk).min(self.len);
+        (block * self.chunk + lane..end).step_by(self.width)
+    }
+
+    /// Broadcast a tensor holding one value per part back over the elements of each part.
     fn expand(&self, t: &Tensor, input_shape: &[usize]) -> Tensor {
+        let (blocks, w) = (self.parts / self.width, self.width);
         let wide = t
-            .reshape(&[self.outer, self.parts, 1, self.inner])
-            .broadcast_to(&[self.outer, self.parts, self.chunk, self.inner])
+            .reshape(&[self.outer, blocks, 1, w, self.inner])
+            .broadcast_to(&[self.outer, blocks, self.chunk, w, self.inner])
             .reshape(&[self.outer, self.parts * self.chunk, self.inner]);
         let wide = if self.parts * self.chunk > self.len {
             wide.narrow(1, 0, self.len)
@@ -74,8 +96,7 @@ impl Op for Reduce {
         for o in 0..self.outer {
             for q in 0..self.parts {
                 for k in 0..self.inner {
-                    let range = q * self.chunk..((q + 1) * self.chunk).min(self.len);
-                    let vals = range.map(|j| x[(o * self.len + j) * self.inner + k]);
+                    let vals = self.part(q).map(|j| x[(o * self.len + j) * self.inner + k]);
                     let v = match self.kind {
                         Kind::Sum => vals.sum::<f64>() * self.scale as f64,
                         Kind::Max => vals.fold(f64::NEG_INFINITY, |a, b| {
@@ -110,6 +131,7 @@ impl Op for Reduce {
             inner: self.inner as u32,
             parts: self.parts as u32,
             chunk: self.chunk as u32,
+            width: self.width as u32,
             scale: self.scale,
         };
         Kernel::per_element(shader, &p, self.outer * self.parts * self.inner)
@@ -183,6 +205,19 @@ impl Op for ArgMax {
     }
 }
 
+/// How a first pass cuts a long axis: (parts, chunk, width).
+fn partition(len: usize, interleaved: bool) -> (usize, usize, usize) {
+    if interleaved {
+        let blocks = len.div_ceil(GPU_WIDTH * GPU_PART_LEN);
+        let chunk = len.div_ceil(blocks * GPU_WIDTH);
+        (blocks * GPU_WIDTH, chunk, GPU_WIDTH)
+    } else {
+        let chunk = (len as f64).sqrt().ceil() as usize;
+        let chunk = chunk.clamp(1024, crate::op::MAX_LOOP);
+        (len.div_ceil(chunk), chunk, 1)
+    }
+}
+
 fn reduced_shape(shape: &[usize], axis: usize, keepdim: bool) -> Vec<usize> {
     let mut s = shape.to_vec();
     if keepdim {
@@ -212,9 +247,8 @@ impl Tensor {
         let (outer, len, inner) = split_at_axis(self.shape(), axis);
         let out_shape = reduced_shape(self.shape(), axis, keepdim);
         if (len > LONG_AXIS && outer * inner < FEW_OUTPUTS) || len > crate::op::MAX_LOOP {
-            let chunk = (len as f64).sqrt().ceil() as usize;
-            let chunk = chunk.clamp(1024, crate::op::MAX_LOOP);
-            let parts = len.div_ceil(chunk);
+            let interleaved = kind == Kind::Sum && self.device().is_hardware_gpu();
+            let (parts, chunk, width) = partition(len, interleaved);
             let partial = Reduce {
                 kind,
                 outer,
@@ -222,6 +256,7 @@ impl Tensor {
                 inner,
                 parts,
                 chunk,
+                width,
                 scale: 1.0,
             };
             let partial = Tensor::record(partial, &[self], vec![outer, parts, inner]);
@@ -236,6 +271,7 @@ impl Tensor {
             inner,
             parts: 1,
             chunk: len.max(1),
+            width: 1,
             scale,
         };
         Tensor::record(op, &[self], out_shape)
@@ -353,5 +389,83 @@ impl Tensor {
             }
         }
         t.reshape(shape)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Device;
+
+    /// The interleaved first pass that long sums take on hardware GPUs, run on whatever adapter
+    /// is here: every element lies in exactly one part, the kernel agrees with the reference,
+    /// and each element's gradient comes from its own part.
+    #[test]
+    fn interleaved_parts_cover_the_axis_once_and_match_the_reference() {
+        let gpu = match Device::gpu() {
+            Ok(d) => d,
+            Err(e) if std::env::var("WGRAD_REQUIRE_GPU").as_deref() == Ok("1") => {
+                panic!("WGRAD_REQUIRE_GPU=1 but no GPU adapter is available: {e}")
+            }
+            Err(_) => return,
+        };
+        for (outer, len, inner) in [(1, 70_001, 1), (2, 4097, 3), (1, 16_384, 1)] {
+            let (parts, chunk, width) = partition(len, true);
+            let op = Reduce {
+                kind: Kind::Sum,
+                outer,
+                len,
+                inner,
+                parts,
+                chunk,
+                width,
+                scale: 1.0,
+            };
+            let mut owner = vec![usize::MAX; len];
+            for q in 0..parts {
+                for j in op.part(q) {
+                    assert_eq!(
+                        owner[j],
+                        usize::MAX,
+                        "len {len}: element {j} is in two parts"
+                    );
+                    owner[j] = q;
+                }
+            }
+            assert!(
+                owner.iter().all(|&q| q < parts),
+                "len {len}: an element is in no part"
+            );
+
+            // The gradient of Σ w·partial at element (o, j, k) is w[o, part of j, k].
+            let run = |dev: &Device| {
+                dev.manual_seed(3);
+                let x = Tensor::uniform(dev, &[outer, len, inner], -1.0, 1.0).requires_grad_();
+                let w = Tensor::uniform(dev, &[outer, parts, inner], -1.0, 1.0);
+                let partial = Tensor::record(op.clone(), &[&x], vec![outer, parts, inner]);
+                let grads = partial.mul(&w).sum_all().backward();
+                let values = |t: &Tensor| t.to_vec().expect("values");
+                (values(&partial), values(grads.wrt(&x)), values(&w))
+            };
+            let (want, _, w) = run(&Device::cpu());
+            let (got, grad, _) = run(&gpu);
+            let (i, err) = got
+                .iter()
+                .zip(&want)
+                .map(|(g, w)| (g - w).abs())
+                .enumerate()
+                .fold((0, 0.0f32), |a, (i, e)| if e > a.1 { (i, e) } else { a });
+            assert!(
+                err < 1e-4,
+                "len {len}: part sums differ at {i}: got {}, want {} (error {err})",
+                got[i],
+                want[i]
+            );
+            for (e, g) in grad.iter().enumerate() {
+                let (o, j, k) = (e / (len * inner), e / inner % len, e % inner);
+                let want = w[(o * parts + owner[j]) * inner + k];
+                assert_eq!(*g, want, "len {len}: gradient at ({o}, {j}, {k})");
+            }
+        }
     }
 }
