@@ -43,7 +43,17 @@ fn main(
     let step = p.width * p.inner;
     var acc = init();
     var at = (o * p.len + start) * p.inner + k;
-    for (var j = start; j < end; j += p.width) {
+    var j = start;
+    // Four loads issued before they are folded (in order), so they wait on memory together.
+    for (; j + 3u * p.width < end; j += 4u * p.width) {
+        let v0 = x[at];
+        let v1 = x[at + step];
+        let v2 = x[at + 2u * step];
+        let v3 = x[at + 3u * step];
+        acc = combine(combine(combine(combine(acc, v0), v1), v2), v3);
+        at += 4u * step;
+    }
+    for (; j < end; j += p.width) {
         acc = combine(acc, x[at]);
         at += step;
     }

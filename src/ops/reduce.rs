@@ -1,9 +1,10 @@
 //! Reductions along one axis (sum, mean, max, min, argmax, variance) and over all elements.
 //! A long axis with few outputs is reduced in parts first, then the partial results, so every
 //! pass keeps many invocations busy. Parts are contiguous chunks of about √len elements, except
-//! for sums on hardware GPUs: there they are 256 elements each, interleaved in groups of 8 so
-//! that neighbouring invocations read neighbouring addresses (see `reduce/_axis.wgsl`). On
-//! lavapipe the long contiguous chunks measure faster. Maxima and minima keep one partition on
+//! for sums on hardware GPUs: there they are 64 elements each, interleaved in groups of 8 so
+//! that neighbouring invocations read neighbouring addresses (see `reduce/_axis.wgsl`), and the
+//! passes go on until 256 values are left. On lavapipe the long contiguous chunks measure
+//! faster. Maxima and minima keep one partition on
 //! every device, because how their gradient shares ties depends on it. Every loop runs in a
 //! fixed order, so results repeat bit for bit on one device.
 
@@ -55,9 +56,12 @@ const LONG_AXIS: usize = 4096;
 const FEW_OUTPUTS: usize = 256;
 /// Elements each invocation of a first-pass sum folds on a hardware GPU (at most): few enough
 /// that a long axis fills the GPU, enough that the passes stay few.
-const GPU_PART_LEN: usize = 256;
+const GPU_PART_LEN: usize = 64;
 /// Parts sharing a block in a first-pass sum on a hardware GPU.
 const GPU_WIDTH: usize = 8;
+/// On a hardware GPU, sums over axes longer than this (with few outputs) take more than one pass:
+/// a single invocation walking a long axis waits on memory at every step.
+const GPU_LONG_AXIS: usize = 256;
 
 impl Reduce {
     /// The elements of part q: a range of its block stepped by the width.
@@ -246,8 +250,13 @@ impl Tensor {
         let axis = self.axis_of(name, axis);
         let (outer, len, inner) = split_at_axis(self.shape(), axis);
         let out_shape = reduced_shape(self.shape(), axis, keepdim);
-        if (len > LONG_AXIS && outer * inner < FEW_OUTPUTS) || len > crate::op::MAX_LOOP {
-            let interleaved = kind == Kind::Sum && self.device().is_hardware_gpu();
+        let interleaved = kind == Kind::Sum && self.device().is_hardware_gpu();
+        let long = if interleaved {
+            GPU_LONG_AXIS
+        } else {
+            LONG_AXIS
+        };
+        if (len > long && outer * inner < FEW_OUTPUTS) || len > crate::op::MAX_LOOP {
             let (parts, chunk, width) = partition(len, interleaved);
             let partial = Reduce {
                 kind,
