@@ -56,7 +56,8 @@ pub enum Needs {
     Nothing,
     /// Subgroup operations with subgroups of exactly 8 lanes (lavapipe on AVX2 machines).
     Subgroup8,
-    /// An adapter that is a GPU rather than a CPU, where workgroup memory is fast.
+    /// An adapter that is a GPU rather than a CPU, where workgroup memory is fast, offering at
+    /// least 32 KiB of it per workgroup.
     HardwareGpu,
 }
 
