@@ -398,12 +398,8 @@ mod tests {
     /// The peak kernel computes what its reference does (so its flop count is real work).
     #[test]
     fn fma_peak_matches_its_reference() {
-        let gpu = match Device::gpu() {
-            Ok(d) => d,
-            Err(e) if std::env::var("WGRAD_REQUIRE_GPU").as_deref() == Ok("1") => {
-                panic!("WGRAD_REQUIRE_GPU=1 but no GPU adapter is available: {e}")
-            }
-            Err(_) => return,
+        let Some(gpu) = crate::testing::gpu() else {
+            return;
         };
         let run = |dev: &Device| {
             let x = Tensor::uniform(dev, &[256], 0.5, 0.9);
@@ -415,12 +411,11 @@ mod tests {
         cpu.manual_seed(5);
         gpu.manual_seed(5);
         let (want, got) = (run(&cpu), run(&gpu));
-        let (i, err) = got
-            .iter()
-            .zip(&want)
-            .map(|(g, w)| (g - w).abs() / w.abs().max(1.0))
-            .enumerate()
-            .fold((0, 0.0f32), |a, (i, e)| if e > a.1 { (i, e) } else { a });
+        let (i, err) = crate::testing::worst(
+            got.iter()
+                .zip(&want)
+                .map(|(g, w)| (g - w).abs() / w.abs().max(1.0)),
+        );
         assert!(
             err < 1e-5,
             "fma_peak: worst element {i}: got {}, want {} (relative error {err})",

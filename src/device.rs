@@ -244,9 +244,8 @@ impl Device {
     }
 
     /// True for a wgpu device on a GPU of its own (not a CPU-backed adapter such as lavapipe).
-    pub(crate) fn is_hardware_gpu(&self) -> bool {
-        self.backend_gpu()
-            .is_some_and(|g| g.info.device_type != wgpu::DeviceType::Cpu)
+    pub fn is_hardware_gpu(&self) -> bool {
+        self.backend_gpu().is_some_and(|g| g.hardware)
     }
 
     pub(crate) fn backend_gpu(&self) -> Option<&Gpu> {

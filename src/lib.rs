@@ -30,6 +30,8 @@ pub mod optim;
 pub mod rng;
 pub mod shape;
 mod tensor;
+#[cfg(test)]
+mod testing;
 pub mod viz;
 
 pub use autograd::Grads;

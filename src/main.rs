@@ -282,9 +282,7 @@ fn bench(
         ..Default::default()
     })?;
     let want = |g: &str| only.is_empty() || only.iter().any(|o| o == g);
-    let cpu_adapter = dev
-        .adapter_info()
-        .is_some_and(|i| i.device_type == wgpu::DeviceType::Cpu);
+    let cpu_adapter = dev.is_gpu() && !dev.is_hardware_gpu();
     if !json {
         println!("benchmarks on {} (median of {reps})", dev.name());
     }

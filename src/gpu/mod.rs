@@ -140,7 +140,7 @@ pub(crate) struct Gpu {
     /// Whether kernels needing 8-lane subgroups can run.
     subgroup8: bool,
     /// Whether the adapter is a GPU (not a CPU running shaders).
-    hardware: bool,
+    pub(crate) hardware: bool,
     uniform: RefCell<Option<wgpu::Buffer>>,
     dummy: wgpu::Buffer,
     uncaptured: Arc<Mutex<Vec<String>>>,
@@ -254,9 +254,7 @@ impl Gpu {
         let subgroup8 = features.contains(wgpu::Features::SUBGROUP)
             && info.subgroup_min_size == 8
             && info.subgroup_max_size == 8;
-        // The workgroup-memory kernels use up to 17 KiB of it (WebGPU's default limit is 16).
-        let hardware = info.device_type != wgpu::DeviceType::Cpu
-            && limits.max_compute_workgroup_storage_size >= 32 * 1024;
+        let hardware = info.device_type != wgpu::DeviceType::Cpu;
         Ok(Gpu {
             device,
             queue,
@@ -461,7 +459,10 @@ impl Gpu {
             let supported = match k.needs {
                 Needs::Nothing => true,
                 Needs::Subgroup8 => self.subgroup8,
-                Needs::HardwareGpu => self.hardware,
+                // The workgroup-memory kernels use up to 17 KiB (WebGPU's default limit is 16).
+                Needs::HardwareGpu => {
+                    self.hardware && self.limits.max_compute_workgroup_storage_size >= 32 * 1024
+                }
             };
             if supported {
                 if !k.background {

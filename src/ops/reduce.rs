@@ -64,6 +64,37 @@ const GPU_WIDTH: usize = 8;
 const GPU_LONG_AXIS: usize = 256;
 
 impl Reduce {
+    /// The first of several passes over a long axis: parts of at most `GPU_PART_LEN` elements
+    /// interleaved in groups of `GPU_WIDTH` if `interleaved`, otherwise contiguous chunks of
+    /// about √len. Its sums are partial (scale 1).
+    fn first_pass(
+        kind: Kind,
+        (outer, len, inner): (usize, usize, usize),
+        interleaved: bool,
+    ) -> Reduce {
+        let (parts, chunk, width) = if interleaved {
+            let blocks = len.div_ceil(GPU_WIDTH * GPU_PART_LEN);
+            (
+                blocks * GPU_WIDTH,
+                len.div_ceil(blocks * GPU_WIDTH),
+                GPU_WIDTH,
+            )
+        } else {
+            let chunk = ((len as f64).sqrt().ceil() as usize).clamp(1024, crate::op::MAX_LOOP);
+            (len.div_ceil(chunk), chunk, 1)
+        };
+        Reduce {
+            kind,
+            outer,
+            len,
+            inner,
+            parts,
+            chunk,
+            width,
+            scale: 1.0,
+        }
+    }
+
     /// The elements of part q: a range of its block stepped by the width.
     fn part(&self, q: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
         let (lane, block) = (q % self.width, q - q % self.width);
@@ -209,19 +240,6 @@ impl Op for ArgMax {
     }
 }
 
-/// How a first pass cuts a long axis: (parts, chunk, width).
-fn partition(len: usize, interleaved: bool) -> (usize, usize, usize) {
-    if interleaved {
-        let blocks = len.div_ceil(GPU_WIDTH * GPU_PART_LEN);
-        let chunk = len.div_ceil(blocks * GPU_WIDTH);
-        (blocks * GPU_WIDTH, chunk, GPU_WIDTH)
-    } else {
-        let chunk = (len as f64).sqrt().ceil() as usize;
-        let chunk = chunk.clamp(1024, crate::op::MAX_LOOP);
-        (len.div_ceil(chunk), chunk, 1)
-    }
-}
-
 fn reduced_shape(shape: &[usize], axis: usize, keepdim: bool) -> Vec<usize> {
     let mut s = shape.to_vec();
     if keepdim {
@@ -257,17 +275,8 @@ impl Tensor {
             LONG_AXIS
         };
         if (len > long && outer * inner < FEW_OUTPUTS) || len > crate::op::MAX_LOOP {
-            let (parts, chunk, width) = partition(len, interleaved);
-            let partial = Reduce {
-                kind,
-                outer,
-                len,
-                inner,
-                parts,
-                chunk,
-                width,
-                scale: 1.0,
-            };
+            let partial = Reduce::first_pass(kind, (outer, len, inner), interleaved);
+            let parts = partial.parts;
             let partial = Tensor::record(partial, &[self], vec![outer, parts, inner]);
             return partial
                 .reduce(kind, name, 1, false, scale)
@@ -411,25 +420,12 @@ mod tests {
     /// and each element's gradient comes from its own part.
     #[test]
     fn interleaved_parts_cover_the_axis_once_and_match_the_reference() {
-        let gpu = match Device::gpu() {
-            Ok(d) => d,
-            Err(e) if std::env::var("WGRAD_REQUIRE_GPU").as_deref() == Ok("1") => {
-                panic!("WGRAD_REQUIRE_GPU=1 but no GPU adapter is available: {e}")
-            }
-            Err(_) => return,
+        let Some(gpu) = crate::testing::gpu() else {
+            return;
         };
         for (outer, len, inner) in [(1, 70_001, 1), (2, 4097, 3), (1, 16_384, 1)] {
-            let (parts, chunk, width) = partition(len, true);
-            let op = Reduce {
-                kind: Kind::Sum,
-                outer,
-                len,
-                inner,
-                parts,
-                chunk,
-                width,
-                scale: 1.0,
-            };
+            let op = Reduce::first_pass(Kind::Sum, (outer, len, inner), true);
+            let parts = op.parts;
             let mut owner = vec![usize::MAX; len];
             for q in 0..parts {
                 for j in op.part(q) {
@@ -458,12 +454,7 @@ mod tests {
             };
             let (want, _, w) = run(&Device::cpu());
             let (got, grad, _) = run(&gpu);
-            let (i, err) = got
-                .iter()
-                .zip(&want)
-                .map(|(g, w)| (g - w).abs())
-                .enumerate()
-                .fold((0, 0.0f32), |a, (i, e)| if e > a.1 { (i, e) } else { a });
+            let (i, err) = crate::testing::worst(got.iter().zip(&want).map(|(g, w)| (g - w).abs()));
             assert!(
                 err < 1e-4,
                 "len {len}: part sums differ at {i}: got {}, want {} (error {err})",
