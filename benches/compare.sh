@@ -20,7 +20,7 @@ burn=${PEERS_TARGET:-$peers/target}/release/burnbench
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-$(mktemp -d)}
 chmod 700 "$XDG_RUNTIME_DIR"
 
-(cd "$here" && cargo build --release --features ceiling --bin wgrad >&2)
+(cd "$here" && cargo build --release -p wgrad-cli --features ceiling >&2)
 wgrad=$here/target/release/wgrad
 sizes=256,512,1024,2048
 

@@ -20,6 +20,7 @@ use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::{Autoencoder, Pca, l2_pool_penalty, l2_pooled};
 use wgrad::nn::{Activation, Init, Module};
 use wgrad::optim::{Adam, Optimizer};
+use wgrad::progress::{Bar, Progress};
 
 #[derive(Parser)]
 #[command(about = "Train an MLP autoencoder on MNIST with wgrad")]
@@ -142,13 +143,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     std::fs::create_dir_all(&args.out)?;
     let steps = train.num_batches(args.batch);
+    let mut bar = Bar::new();
     for epoch in 0..args.epochs {
-        let bar = indicatif::ProgressBar::new(steps as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {prefix:>2} {bar:30} {pos}/{len} {msg}",
-            )?,
-        );
-        bar.set_prefix((epoch + 1).to_string());
+        bar.start(&format!("epoch {:>2}", epoch + 1), steps as u64);
+        let mut status = String::new();
         let start = Instant::now();
         for (step, batch) in train
             .batches(&dev, args.batch, Some(args.seed + epoch as u64))
@@ -158,17 +156,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let code = model.encode(&x);
             let mut loss = model.decode(&code).mse(&x);
             if args.sparse > 0.0 {
-                loss =
-                    loss.add(&l2_pool_penalty(&code, args.pool, args.eps).mul_scalar(args.sparse));
+                loss = &loss + l2_pool_penalty(&code, args.pool, args.eps) * args.sparse;
             }
             let grads = loss.backward();
             opt.step(&grads)?; // forward, backward and update: one submit
             if (step + 1) % 20 == 0 {
-                bar.set_message(format!("loss {:.5}", loss.item()?));
+                status = format!("loss {:.5}", loss.item()?);
             }
-            bar.inc(1);
+            bar.update(step as u64 + 1, &status);
         }
-        bar.finish_and_clear();
+        bar.finish();
         let secs = start.elapsed().as_secs_f64();
         let eval = evaluate(&dev, &model, &test, args.pool)?;
         print!(
@@ -231,11 +228,11 @@ fn evaluate(dev: &Device, model: &Autoencoder, data: &Dataset, pool: usize) -> w
         let (x, _) = batch?;
         let rows = x.shape()[0];
         let code = model.encode(&x);
-        sse += model.decode(&code).sub(&x).square().sum_all().item()? as f64;
+        sse += (model.decode(&code) - &x).square().sum_all().item()? as f64;
         penalty += l2_pool_penalty(&code, pool, 0.0).item()? as f64 * rows as f64;
         let pooled = l2_pooled(&code, pool);
-        let largest = pooled.max(1, true);
-        let active = pooled.gt(&largest.mul_scalar(0.1));
+        let largest = pooled.max_keepdim(1);
+        let active = pooled.gt(&(largest * 0.1));
         used += active.sum_all().item()? as f64;
     }
     let n = data.len() as f64;

@@ -29,11 +29,12 @@ use std::time::Instant;
 use clap::Parser;
 use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::{
-    Discriminator, Generator, HistoryBuffer, Judge, discriminator_loss, generator_loss,
-    noisy_labels, set_trainable,
+    Discriminator, DiscriminatorOptions, Generator, HistoryBuffer, Judge, discriminator_loss,
+    generator_loss, noisy_labels, set_trainable,
 };
 use wgrad::nn::{Activation, Init, Module};
 use wgrad::optim::{Adam, Optimizer};
+use wgrad::progress::{Bar, Progress};
 use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
@@ -172,9 +173,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         &dev,
         pixels,
         &args.d_hidden,
-        dropout,
-        minibatch_variance,
         Init::XavierUniform,
+        DiscriminatorOptions {
+            dropout,
+            minibatch_variance,
+        },
     );
     let (g_params, d_params) = (g.params(), d.params());
     let mut opt_g = Adam::new(&g_params, args.lr).betas(0.5, 0.999);
@@ -202,17 +205,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&args.out)?;
     let fixed_noise = Tensor::randn(&dev, &[64, args.latent]);
     let steps = train.num_batches(args.batch);
+    let mut bar = Bar::new();
     for epoch in 0..args.epochs {
-        let bar = indicatif::ProgressBar::new(steps as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {prefix:>2} {bar:30} {pos}/{len} {msg}",
-            )?,
-        );
-        bar.set_prefix((epoch + 1).to_string());
+        bar.start(&format!("epoch {:>2}", epoch + 1), steps as u64);
         let start = Instant::now();
         // Loss sums over the epoch, kept on the device: no extra read per step.
         let (mut d_sum, mut g_sum) = (Tensor::zeros(&dev, &[]), Tensor::zeros(&dev, &[]));
-        for batch in train.batches(&dev, args.batch, Some(args.seed + epoch as u64)) {
+        for (step, batch) in train
+            .batches(&dev, args.batch, Some(args.seed + epoch as u64))
+            .enumerate()
+        {
             let (real, _) = batch?;
             let n = real.shape()[0];
 
@@ -236,22 +238,18 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             opt_g.step(&g_loss.backward())?;
             set_trainable(&d_params, true);
 
-            d_sum = d_sum.add(&d_loss.detach());
-            g_sum = g_sum.add(&g_loss.detach());
-            bar.inc(1);
+            d_sum = d_sum + d_loss.detach();
+            g_sum = g_sum + g_loss.detach();
+            bar.update(step as u64 + 1, "");
         }
-        bar.finish_and_clear();
+        bar.finish();
         let secs = start.elapsed().as_secs_f64();
 
         let _no_grad = dev.no_grad();
         d.set_training(false);
         // How the discriminator sees real test digits and fresh fakes, as a mean probability.
         let (real, _) = test.slice(0, 1000).tensors(&dev)?;
-        let d_real = d
-            .forward(&real.affine(2.0, -1.0))
-            .sigmoid()
-            .mean_all()
-            .item()?;
+        let d_real = d.forward(&(real * 2.0 - 1.0)).sigmoid().mean_all().item()?;
         let d_fake = d
             .forward(&g.sample(&dev, 1000))
             .sigmoid()
@@ -267,12 +265,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             secs
         );
 
-        let grid = g.forward(&fixed_noise).affine(0.5, 0.5);
+        let grid = g.forward(&fixed_noise) * 0.5 + 0.5;
         let png = args.out.join(format!("samples_epoch{:02}.png", epoch + 1));
         wgrad::viz::save_image_grid(&png, &grid.to_vec()?, 28, 28, 8, 2)?;
         let mut verdict = None;
         if let Some(judge) = &judge {
-            let samples = g.sample(&dev, args.judge_samples).affine(0.5, 0.5);
+            let samples = g.sample(&dev, args.judge_samples) * 0.5 + 0.5;
             let v = judge.judge(&samples, 0.9)?;
             print!(
                 "; judged: {:.1}% confident, classes {:.1}%–{:.1}%{}",

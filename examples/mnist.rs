@@ -15,6 +15,8 @@ use clap::Parser;
 use wgrad::data::{Dataset, Split};
 use wgrad::nn::{self, Activation, Init, Module};
 use wgrad::optim::{Adam, Optimizer, Rprop, Schedule, Sgd};
+use wgrad::progress::{Bar, Progress};
+use wgrad::viz::Scale;
 use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
@@ -99,7 +101,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut widths = vec![train.sample_size()];
     widths.extend(&args.hidden);
     widths.push(train.classes);
-    let model = nn::mlp(&dev, &widths, args.activation, args.init, args.dropout);
+    let model = nn::Mlp::new(&widths)
+        .activation(args.activation)
+        .init(args.init)
+        .dropout(args.dropout)
+        .build(&dev);
     let params = model.params();
     let mut opt: Box<dyn Optimizer> = match args.optimizer.as_str() {
         "sgd" => Box::new(Sgd::new(&params, args.lr)),
@@ -130,15 +136,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let log_every = (steps_per_epoch / 50).max(1);
     let mut curve = Vec::new();
     let mut accuracy = Vec::new();
+    let mut bar = Bar::new();
     for epoch in 0..args.epochs {
         opt.set_lr(schedule.lr(args.lr, epoch));
         model.set_training(true);
-        let bar = indicatif::ProgressBar::new(steps_per_epoch as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {prefix:>2} {bar:30} {pos}/{len} {msg}",
-            )?,
-        );
-        bar.set_prefix((epoch + 1).to_string());
+        bar.start(&format!("epoch {:>2}", epoch + 1), steps_per_epoch as u64);
+        let mut status = String::new();
         let start = Instant::now();
         let mut seen = 0;
         // The mean loss since the last log, summed on the device: no extra sync per step.
@@ -151,7 +154,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             seen += y.numel();
             let loss = model.forward(&x).cross_entropy(&y);
             let grads = loss.backward();
-            running = running.add(&loss.detach());
+            running = running + loss.detach();
             count += 1;
             opt.step(&grads)?; // forward, backward and update: one submit
             if (step + 1) % log_every == 0 || step + 1 == steps_per_epoch {
@@ -159,12 +162,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 (running, count) = (Tensor::zeros(&dev, &[]), 0);
                 curve.push(l);
                 let rate = seen as f64 / start.elapsed().as_secs_f64();
-                bar.set_message(format!("loss {l:.4}  {rate:.0} samples/s"));
+                status = format!("loss {l:.4}  {rate:.0} samples/s");
             }
-            bar.inc(1);
+            bar.update(step as u64 + 1, &status);
         }
         let secs = start.elapsed().as_secs_f64();
-        bar.finish_and_clear();
+        bar.finish();
         model.set_training(false);
         let acc = evaluate(&dev, &model, &test)?;
         accuracy.push(acc);
@@ -187,7 +190,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "training step",
         log_every as f32,
         &[("cross-entropy", &curve)],
-        true,
+        Scale::Log,
     )?;
     let acc_chart = args.out.join("accuracy.png");
     let acc_pct: Vec<f32> = accuracy.iter().map(|a| 100.0 * a).collect();
@@ -197,7 +200,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "epoch",
         1.0,
         &[("test", &acc_pct)],
-        false,
+        Scale::Linear,
     )?;
     println!(
         "saved {}, {} and {}",
@@ -214,7 +217,7 @@ fn evaluate(dev: &Device, model: &impl Module, data: &Dataset) -> wgrad::Result<
     let mut correct = 0.0;
     for batch in data.batches(dev, 1000, None) {
         let (x, y) = batch?;
-        let hits = model.forward(&x).argmax(1, false).eq_(&y).sum_all();
+        let hits = model.forward(&x).argmax(1).eq(&y).sum_all();
         correct += hits.item()?;
     }
     Ok(correct / data.len() as f32)

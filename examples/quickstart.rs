@@ -15,21 +15,19 @@ fn main() -> wgrad::Result<()> {
 
     // Data: 256 points on a noisy line.
     let x = Tensor::uniform(&dev, &[256, 1], -1.0, 1.0);
-    let y = x
-        .affine(3.0, -1.0)
-        .add(&Tensor::normal(&dev, &[256, 1], 0.0, 0.05));
+    let y = &x * 3.0 - 1.0 + Tensor::normal(&dev, &[256, 1], 0.0, 0.05);
 
     // Parameters are leaves that require gradients.
     let w = Tensor::zeros(&dev, &[1, 1]).requires_grad_();
     let b = Tensor::zeros(&dev, &[1]).requires_grad_();
 
     for step in 0..=200 {
-        let loss = x.matmul(&w).add(&b).mse(&y);
+        let loss = (x.matmul(&w) + &b).mse(&y);
         let grads = loss.backward();
         {
             let _no_grad = dev.no_grad();
             for p in [&w, &b] {
-                p.assign(&p.sub(&grads.wrt(p).mul_scalar(0.5)));
+                p.assign(&(p - grads.wrt(p) * 0.5));
             }
         }
         dev.flush()?; // forward, backward and update: one submit

@@ -23,6 +23,7 @@ use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::Vae;
 use wgrad::nn::{Activation, Init, Module};
 use wgrad::optim::{Adam, Optimizer};
+use wgrad::progress::{Bar, Progress};
 use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
@@ -114,13 +115,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let steps = train.num_batches(args.batch);
     let mut variances = Vec::new();
     let mut kl_per_latent = Vec::new();
+    let mut bar = Bar::new();
     for epoch in 0..args.epochs {
-        let bar = indicatif::ProgressBar::new(steps as u64).with_style(
-            indicatif::ProgressStyle::with_template(
-                "epoch {prefix:>2} {bar:30} {pos}/{len} {msg}",
-            )?,
-        );
-        bar.set_prefix((epoch + 1).to_string());
+        bar.start(&format!("epoch {:>2}", epoch + 1), steps as u64);
+        let mut status = String::new();
         let start = Instant::now();
         for (step, batch) in train
             .batches(&dev, args.batch, Some(args.seed + epoch as u64))
@@ -130,15 +128,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             let loss = vae.loss(&x, args.beta);
             opt.step(&loss.total.backward())?; // forward, backward and update: one submit
             if (step + 1) % 20 == 0 {
-                bar.set_message(format!(
+                status = format!(
                     "reconstruction {:.1}, KL {:.1}",
                     loss.reconstruction.item()?,
                     loss.kl.item()?
-                ));
+                );
             }
-            bar.inc(1);
+            bar.update(step as u64 + 1, &status);
         }
-        bar.finish_and_clear();
+        bar.finish();
         let secs = start.elapsed().as_secs_f64();
         let eval = evaluate(&dev, &vae, &test)?;
         variances = eval.mean_variance;

@@ -43,6 +43,7 @@ impl Grads {
         self.map.len()
     }
 
+    /// Whether no tensor has a gradient.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }

@@ -1,32 +1,46 @@
-//! Benchmarks shared by `wgrad bench` and `benches/`: matmul GFLOP/s, elementwise and reduction
-//! GB/s, MLP training steps per second, host cost per recorded dispatch. Each figure is a median
-//! over repetitions, and where a ceiling is known it is reported beside it: on a CPU-backed
-//! adapter the `gemm` crate's f32 GEMM on the same cores (feature `ceiling`) and the host's
-//! memory bandwidth. Speed is compared within one run; tests never assert on time.
+//! The timing harness behind `wgrad bench` and `benches/`, public so users time their own ops the
+//! same way: a [`Figure`] is the median of repetitions with every sample kept, and, where known,
+//! a ceiling beside it. [`throughput`] times any recorded op in GFLOP/s or GB/s from a work count
+//! the caller gives; [`fma_peak`] measures the adapter's own arithmetic ceiling (registers only),
+//! the figure kernels are compared with. Speed is compared within one run; tests never assert on
+//! time.
+//!
+//! ```no_run
+//! use wgrad::bench::{self, Work};
+//! use wgrad::{Device, Tensor};
+//! # fn main() -> wgrad::Result<()> {
+//! let dev = Device::gpu()?;
+//! let (a, b) = (Tensor::rand(&dev, &[512, 512]), Tensor::rand(&dev, &[512, 512]));
+//! let flops = 2.0 * 512f64.powi(3);
+//! let fig = bench::throughput(&dev, "matmul 512", Work::Flops(flops), 5, || a.matmul(&b))?;
+//! println!("{}: {:.1} {}", fig.name, fig.value, fig.unit);
+//! # Ok(()) }
+//! ```
 
 use std::time::Instant;
 
-use crate::nn::{self, Activation, Init, Module};
-use crate::ops::matmul::Variant;
-use crate::optim::{Adam, Optimizer, Sgd};
 use crate::{Device, Result, Tensor};
 
 /// One measured figure.
 #[derive(Clone, Debug)]
 pub struct Figure {
+    /// What was measured.
     pub name: String,
     /// The median.
     pub value: f64,
+    /// "GFLOP/s", "GB/s", "steps/s", "us", …
     pub unit: &'static str,
     /// Every repetition.
     pub samples: Vec<f64>,
     /// A ceiling for this figure on this machine, and what it is.
     pub ceiling: Option<(f64, String)>,
+    /// How it was measured (queue depth, steps per repetition, …).
     pub note: String,
 }
 
 impl Figure {
-    fn new(name: impl Into<String>, unit: &'static str, samples: Vec<f64>) -> Figure {
+    /// A figure whose value is the median of `samples`.
+    pub fn new(name: impl Into<String>, unit: &'static str, samples: Vec<f64>) -> Figure {
         Figure {
             name: name.into(),
             value: median(&samples),
@@ -63,180 +77,61 @@ impl Figure {
     }
 }
 
-fn median(v: &[f64]) -> f64 {
+/// The median of `v` (NaN for none).
+pub fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(|a, b| a.total_cmp(b));
     s.get(s.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// Run `f` until it has taken about `secs`, at least once; the number of calls.
-fn calls_for(secs: f64, mut f: impl FnMut() -> Result<()>) -> Result<usize> {
+/// How many calls of `f` take about `secs` (at least 1, at most 1000), from one timed call.
+pub fn calls_for(secs: f64, mut f: impl FnMut() -> Result<()>) -> Result<usize> {
     let t = Instant::now();
     f()?;
     let once = t.elapsed().as_secs_f64().max(1e-6);
     Ok(((secs / once).ceil() as usize).clamp(1, 1000))
 }
 
-/// C = A·B for square f32 matrices of size `n`: `k` products queued, one sync, GFLOP/s.
-pub fn matmul(dev: &Device, n: usize, reps: usize, kernel: Variant) -> Result<Figure> {
-    matmul_shape(
-        dev,
-        &format!("matmul {n}x{n}x{n}"),
-        (n, n, n),
-        (false, false),
-        reps,
-        kernel,
-    )
+/// The work one call does, for [`throughput`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Work {
+    /// Floating-point operations: the figure is in GFLOP/s.
+    Flops(f64),
+    /// Bytes moved: the figure is in GB/s.
+    Bytes(f64),
 }
 
-/// A product of an `m×k` by a `k×n` matrix (either transposed), GFLOP/s.
-pub fn matmul_shape(
+/// Time `record` (which records one op, or a few, and returns the result): after a warm-up call
+/// and any background compiles, `reps` samples of as many calls as take about half a second,
+/// queued together and waited for once. The figure is `work` per call over the time taken.
+pub fn throughput(
     dev: &Device,
     name: &str,
-    (m, k, n): (usize, usize, usize),
-    (ta, tb): (bool, bool),
+    work: Work,
     reps: usize,
-    kernel: Variant,
+    mut record: impl FnMut() -> Tensor,
 ) -> Result<Figure> {
-    dev.manual_seed(0);
-    let a = Tensor::rand(dev, &if ta { [k, m] } else { [m, k] });
-    let b = Tensor::rand(dev, &if tb { [n, k] } else { [k, n] });
-    let run = |times: usize| -> Result<()> {
-        let outs: Vec<Tensor> = (0..times)
-            .map(|_| a.matmul_variant(&b, ta, tb, kernel))
-            .collect();
+    let mut run = |times: usize| -> Result<()> {
+        let outs: Vec<Tensor> = (0..times).map(|_| record()).collect();
         dev.synchronize()?;
         drop(outs);
         Ok(())
     };
     run(1)?;
     dev.wait_for_compiles();
-    let k_ops = calls_for(0.5, || run(1))?;
-    let flop = 2.0 * (m * n * k) as f64;
+    let calls = calls_for(0.5, || run(1))?;
+    let (amount, unit) = match work {
+        Work::Flops(f) => (f, "GFLOP/s"),
+        Work::Bytes(b) => (b, "GB/s"),
+    };
     let mut samples = Vec::with_capacity(reps);
-    for _ in 0..reps {
+    for _ in 0..reps.max(1) {
         let t = Instant::now();
-        run(k_ops)?;
-        samples.push(flop * k_ops as f64 / t.elapsed().as_secs_f64() / 1e9);
+        run(calls)?;
+        samples.push(amount * calls as f64 / t.elapsed().as_secs_f64() / 1e9);
     }
-    let name = match kernel {
-        Variant::Auto => name.to_string(),
-        k => format!("{name} ({k:?} kernel)"),
-    };
-    let mut f = Figure::new(name, "GFLOP/s", samples);
-    f.note = format!("{k_ops} products queued per sync");
-    Ok(f)
-}
-
-/// c = a + b over `n` f32 values, synchronised after every add; GB/s counting 3 × 4n bytes.
-pub fn add(dev: &Device, n: usize, reps: usize) -> Result<Figure> {
-    let (a, b) = (Tensor::rand(dev, &[n]), Tensor::rand(dev, &[n]));
-    dev.synchronize()?;
-    let once = || -> Result<()> {
-        let c = a.add(&b);
-        dev.synchronize()?;
-        drop(c);
-        Ok(())
-    };
-    for _ in 0..3 {
-        once()?;
-    }
-    let bytes = 12.0 * n as f64;
-    let mut samples = Vec::new();
-    for _ in 0..reps {
-        let t = Instant::now();
-        for _ in 0..5 {
-            once()?;
-        }
-        samples.push(bytes * 5.0 / t.elapsed().as_secs_f64() / 1e9);
-    }
-    Ok(Figure::new(format!("add {n} f32"), "GB/s", samples))
-}
-
-/// The sum of `n` f32 values (two passes for a long axis); GB/s counting 4n bytes read.
-pub fn sum(dev: &Device, n: usize, reps: usize) -> Result<Figure> {
-    let a = Tensor::rand(dev, &[n]);
-    dev.synchronize()?;
-    let once = || -> Result<()> {
-        let s = a.sum_all();
-        dev.synchronize()?;
-        drop(s);
-        Ok(())
-    };
-    for _ in 0..3 {
-        once()?;
-    }
-    let mut samples = Vec::new();
-    for _ in 0..reps {
-        let t = Instant::now();
-        for _ in 0..5 {
-            once()?;
-        }
-        samples.push(4.0 * n as f64 * 5.0 / t.elapsed().as_secs_f64() / 1e9);
-    }
-    Ok(Figure::new(format!("sum {n} f32"), "GB/s", samples))
-}
-
-/// Training steps per second of an MLP 784-256-256-10 (ReLU, softmax cross-entropy, batch 128),
-/// `steps` steps then one loss read per repetition (or a read every step). Also returns the
-/// time to the end of the first step.
-pub fn mlp_step(
-    dev: &Device,
-    optimizer: &str,
-    reps: usize,
-    read_every_step: bool,
-) -> Result<Figure> {
-    let start = Instant::now();
-    dev.manual_seed(0);
-    let model = nn::mlp(
-        dev,
-        &[784, 256, 256, 10],
-        Activation::Relu,
-        Init::HeUniform,
-        0.0,
-    );
-    let mut opt: Box<dyn Optimizer> = match optimizer {
-        "adam" => Box::new(Adam::new(&model.params(), 1e-3)),
-        _ => Box::new(Sgd::new(&model.params(), 1e-2)),
-    };
-    let batch = 128;
-    let x = Tensor::rand(dev, &[batch, 784]);
-    let labels: Vec<f32> = (0..batch).map(|i| ((i * 7) % 10) as f32).collect();
-    let y = Tensor::from_vec(dev, labels, &[batch])?;
-    let mut step = |read: bool| -> Result<f32> {
-        let loss = model.forward(&x).cross_entropy(&y);
-        opt.step(&loss.backward())?;
-        if read { loss.item() } else { Ok(0.0) }
-    };
-    step(true)?;
-    let first = start.elapsed().as_secs_f64();
-    dev.wait_for_compiles();
-    for _ in 0..5 {
-        step(true)?;
-    }
-    let steps = calls_for(1.0, || step(true).map(|_| ()))?.max(10);
-    let mut samples = Vec::new();
-    for _ in 0..reps {
-        let t = Instant::now();
-        for i in 0..steps {
-            step(read_every_step || i + 1 == steps)?;
-        }
-        samples.push(steps as f64 / t.elapsed().as_secs_f64());
-    }
-    let how = if read_every_step {
-        "loss read every step"
-    } else {
-        "loss read at the end"
-    };
-    let mut f = Figure::new(
-        format!("mlp step 784-256-256-10 b128 {optimizer} ({how})"),
-        "steps/s",
-        samples,
-    );
-    f.note = format!(
-        "{steps} steps per repetition; first step done {:.0} ms after model creation",
-        first * 1e3
-    );
+    let mut f = Figure::new(name, unit, samples);
+    f.note = format!("{calls} calls queued per sync");
     Ok(f)
 }
 
@@ -297,98 +192,6 @@ pub fn fma_peak(dev: &Device, reps: usize) -> Result<Figure> {
     let mut f = Figure::new("fma peak (registers only)", "GFLOP/s", samples);
     f.note = "8 independent vec4 FMA chains per invocation, no memory traffic".into();
     Ok(f)
-}
-
-/// Host cost of recording and submitting one dispatch: a chain of `n` tiny ops recorded and
-/// flushed (without waiting for the device), in µs per dispatch.
-pub fn host_overhead(dev: &Device, reps: usize) -> Result<Figure> {
-    let n = 500;
-    let x = Tensor::rand(dev, &[64]);
-    let chain = || -> Result<f64> {
-        let t = Instant::now();
-        let mut y = x.clone();
-        for _ in 0..n {
-            y = y.add_scalar(1.0);
-        }
-        dev.flush()?;
-        let host = t.elapsed().as_secs_f64();
-        dev.synchronize()?;
-        Ok(host)
-    };
-    chain()?;
-    let mut samples = Vec::new();
-    for _ in 0..reps {
-        samples.push(chain()? * 1e6 / n as f64);
-    }
-    let mut f = Figure::new("host cost per recorded dispatch", "us", samples);
-    f.note = format!("{n} dependent tiny ops recorded, encoded and submitted");
-    Ok(f)
-}
-
-/// Single-threaded host bandwidth of c = a + b over `n` f32 values (GB/s, 3 × 4n bytes): the
-/// memory ceiling of elementwise kernels on a CPU-backed adapter.
-pub fn host_add_bandwidth(n: usize, reps: usize) -> f64 {
-    let a = vec![1.0f32; n];
-    let b = vec![2.0f32; n];
-    let mut c = vec![0.0f32; n];
-    let mut samples = Vec::new();
-    for _ in 0..reps.max(3) {
-        let t = Instant::now();
-        for ((c, a), b) in c.iter_mut().zip(&a).zip(&b) {
-            *c = a + b;
-        }
-        std::hint::black_box(&c);
-        samples.push(12.0 * n as f64 / t.elapsed().as_secs_f64() / 1e9);
-    }
-    median(&samples)
-}
-
-/// f32 GEMM GFLOP/s of the `gemm` crate on all host threads (the ceiling of matmul on a
-/// CPU-backed adapter); `None` without the `ceiling` feature.
-pub fn gemm_ceiling(n: usize, reps: usize) -> Option<f64> {
-    #[cfg(feature = "ceiling")]
-    {
-        let a = vec![1.0f32; n * n];
-        let b = vec![0.5f32; n * n];
-        let mut c = vec![0.0f32; n * n];
-        let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-        let run = |c: &mut [f32]| unsafe {
-            gemm::gemm(
-                n,
-                n,
-                n,
-                c.as_mut_ptr(),
-                1,
-                n as isize,
-                false,
-                a.as_ptr(),
-                1,
-                n as isize,
-                b.as_ptr(),
-                1,
-                n as isize,
-                0.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::Rayon(threads),
-            )
-        };
-        run(&mut c);
-        let mut samples = Vec::new();
-        for _ in 0..reps.max(3) {
-            let t = Instant::now();
-            run(&mut c);
-            samples.push(2.0 * (n as f64).powi(3) / t.elapsed().as_secs_f64() / 1e9);
-        }
-        Some(median(&samples))
-    }
-    #[cfg(not(feature = "ceiling"))]
-    {
-        let _ = (n, reps);
-        None
-    }
 }
 
 #[cfg(test)]

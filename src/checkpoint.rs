@@ -2,6 +2,21 @@
 //! `safetensors.torch.load_file`. Model parameters keep their names (`0.weight`, as in a PyTorch
 //! `Sequential`); optimizer state is stored as `optimizer.<name>` with the optimizer's kind and
 //! step count in the metadata. Loading checks every name and shape before changing anything.
+//!
+//! ```
+//! use wgrad::nn::{Mlp, Module};
+//! # fn main() -> wgrad::Result<()> {
+//! let dev = wgrad::Device::cpu();
+//! let path = std::env::temp_dir().join(format!("wgrad-doc-{}.safetensors", std::process::id()));
+//! let model = Mlp::new(&[4, 3, 2]).build(&dev);
+//! wgrad::checkpoint::save(&path, &model.params(), None)?;
+//! let copy = Mlp::new(&[4, 3, 2]).build(&dev); // other weights, same names and shapes
+//! wgrad::checkpoint::load(&path, &copy.params(), None)?;
+//! let (a, b) = (&model.params()[0].1, &copy.params()[0].1);
+//! assert_eq!(a.to_vec()?, b.to_vec()?);
+//! # std::fs::remove_file(&path).ok();
+//! # Ok(()) }
+//! ```
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -63,7 +78,9 @@ pub fn save(
 /// The contents of a checkpoint file.
 #[derive(Debug)]
 pub struct Checkpoint {
+    /// Every tensor by name: its shape and values.
     pub tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    /// The file's metadata (`format`, `optimizer`, `optimizer.steps`, …).
     pub metadata: HashMap<String, String>,
 }
 

@@ -55,8 +55,11 @@ pub struct DeviceOptions {
 /// GPU time spent in one shader, from [`Device::profile`].
 #[derive(Clone, Debug)]
 pub struct ProfileEntry {
+    /// The shader's name.
     pub shader: &'static str,
+    /// How many times it ran.
     pub dispatches: u64,
+    /// GPU time in all.
     pub milliseconds: f64,
 }
 

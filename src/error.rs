@@ -11,11 +11,19 @@ pub enum Error {
         "no GPU adapter found{detail}. On Linux without a GPU install Mesa's software Vulkan driver \
          (`apt-get install mesa-vulkan-drivers libvulkan1`); or use `Device::cpu()`"
     )]
-    NoAdapter { detail: String },
+    NoAdapter {
+        /// More about what was tried (may be empty).
+        detail: String,
+    },
 
     /// `WGRAD_ADAPTER` named an adapter that does not exist.
     #[error("no adapter matches WGRAD_ADAPTER={wanted:?}; adapters present: {present}")]
-    AdapterNotFound { wanted: String, present: String },
+    AdapterNotFound {
+        /// What was asked for.
+        wanted: String,
+        /// The adapters there are, with their indices.
+        present: String,
+    },
 
     /// The adapter refused to create a device with the limits or features wgrad asked for.
     #[error("the adapter refused to create a device: {0}")]
@@ -23,11 +31,19 @@ pub enum Error {
 
     /// The device was lost (driver reset, `destroy()`, or a fatal error); it must be recreated.
     #[error("the GPU device was lost ({reason}); create a new Device to continue")]
-    DeviceLost { reason: String },
+    DeviceLost {
+        /// The driver's reason.
+        reason: String,
+    },
 
     /// The driver ran out of memory.
     #[error("out of GPU memory while running `{op}`: {message}")]
-    OutOfMemory { op: String, message: String },
+    OutOfMemory {
+        /// The op (or "step") that needed the memory.
+        op: String,
+        /// The driver's message.
+        message: String,
+    },
 
     /// A tensor is larger than a device limit allows.
     #[error(
@@ -35,20 +51,35 @@ pub enum Error {
          (limit `{limit_name}`; request a larger one with `DeviceOptions::limits` if the adapter supports it)"
     )]
     TooLarge {
+        /// The op that needed it.
         op: String,
+        /// What is too large ("storage binding", "buffer", "grid of workgroups", …).
         what: &'static str,
+        /// How large it would be.
         needed: u64,
+        /// The device's limit.
         limit: u64,
+        /// The limit's name in `wgpu::Limits`.
         limit_name: &'static str,
     },
 
     /// The driver or wgpu's validation rejected a shader or pipeline.
     #[error("shader `{shader}` was rejected: {message}")]
-    ShaderRejected { shader: String, message: String },
+    ShaderRejected {
+        /// The shader's name (its path under `shaders/`).
+        shader: String,
+        /// Why it was rejected.
+        message: String,
+    },
 
     /// wgpu reported a validation error while running the step.
     #[error("GPU validation error while running `{op}`: {message}")]
-    Validation { op: String, message: String },
+    Validation {
+        /// The op (or "step") that was running.
+        op: String,
+        /// wgpu's message.
+        message: String,
+    },
 
     /// Reading a result back from the GPU failed or timed out.
     #[error("readback failed: {0}")]
@@ -57,33 +88,52 @@ pub enum Error {
     /// A data slice does not match the shape it was given.
     #[error("{op}: {len} values do not fill shape {shape:?} ({numel} elements)")]
     DataLength {
+        /// The constructor that was called.
         op: &'static str,
+        /// Values given.
         len: usize,
+        /// The shape asked for.
         shape: Vec<usize>,
+        /// Values the shape holds.
         numel: usize,
     },
 
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// What the operating system said.
         #[source]
         source: std::io::Error,
     },
 
     /// A data file (IDX, checkpoint) is malformed.
     #[error("{path}: {message}")]
-    BadFile { path: PathBuf, message: String },
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// A checkpoint does not match the model it is loaded into; nothing was changed.
     #[error("checkpoint {path} does not match the model: {message}")]
-    CheckpointMismatch { path: PathBuf, message: String },
+    CheckpointMismatch {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Every name and shape that differs.
+        message: String,
+    },
 
     /// A non-finite value appeared while anomaly detection was on.
     #[error("anomaly: `{op}` recorded at {location} produced a non-finite value ({value})")]
     Anomaly {
+        /// The op that produced it.
         op: String,
+        /// The source line that recorded the op.
         location: String,
+        /// The first non-finite value found.
         value: String,
     },
 }

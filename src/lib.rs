@@ -2,17 +2,28 @@
 //! tape that records ops and runs them as compute dispatches (one submit per step), and a CPU
 //! reference backend (f64 inside) that every kernel and every gradient is checked against.
 //!
-//! ```no_run
+//! ```
 //! use wgrad::{Device, Tensor};
 //! # fn main() -> wgrad::Result<()> {
-//! let dev = Device::gpu()?;
+//! let dev = Device::cpu(); // or Device::gpu()?
 //! let w = Tensor::randn(&dev, &[3, 2]).requires_grad_();
 //! let x = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0], &[1, 3])?;
-//! let loss = x.matmul(&w).relu().sum_all();
-//! let grads = loss.backward();          // records the gradient ops
-//! println!("{:?}", grads.wrt(&w).to_vec()?); // a read runs everything pending
+//! let loss = (x.matmul(&w).relu() * 2.0).sum_all();
+//! let grads = loss.backward(); // records the gradient ops
+//! let dw = grads.wrt(&w).to_vec()?; // a read runs everything pending
+//! assert_eq!(dw.len(), 6);
 //! # Ok(()) }
 //! ```
+//!
+//! - [`Tensor`] and [`Device`]: tensors are handles on a lazy tape; operators (`+ - * /`,
+//!   unary `-`) work between tensors and with `f32` scalars, with NumPy broadcasting.
+//! - [`nn`] layers and models, [`optim`] optimizers and schedules, [`data`] loaders,
+//!   [`checkpoint`] safetensors files, [`viz`] PNG grids and charts (feature `viz`).
+//! - [`op`]: the op contract, for ops of your own; [`check`] and [`bench`](mod@bench): the harness that
+//!   tests every kernel against the CPU reference and times it, for yours too.
+//! - [`progress`]: how long work reports progress (a terminal bar with feature `progress`).
+
+#![warn(missing_docs)]
 
 mod autograd;
 pub mod bench;
@@ -25,17 +36,27 @@ mod error;
 pub mod gpu;
 pub mod nn;
 pub mod op;
-pub mod ops;
+mod ops;
 pub mod optim;
+pub mod progress;
+#[doc(hidden)]
 pub mod rng;
-pub mod shape;
+mod shape;
 mod tensor;
 #[cfg(test)]
 mod testing;
+#[cfg(feature = "viz")]
 pub mod viz;
 
 pub use autograd::Grads;
 pub use device::{Device, DeviceOptions, NoGradGuard, ProfileEntry};
 pub use error::{Error, Result};
 pub use gpu::GpuStats;
+#[doc(hidden)]
+pub use ops::matmul::Variant;
 pub use tensor::Tensor;
+
+/// The README's programs, run as doc-tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

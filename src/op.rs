@@ -9,7 +9,9 @@ use crate::Tensor;
 /// outputs (read-write storage), then one uniform of parameters, all in group 0.
 #[derive(Debug)]
 pub struct Shader {
+    /// Its path under `shaders/` (without `.wgsl`), unique per source; pipelines are cached by it.
     pub name: &'static str,
+    /// The WGSL source.
     pub source: &'static str,
 }
 
@@ -41,11 +43,17 @@ pub const WG: u64 = 256;
 /// adapters without it; with `background` set, it is also compiled on another thread while the
 /// fallback runs. A kernel and its fallback must compute the same values.
 pub struct Kernel {
+    /// What runs.
     pub shader: &'static Shader,
+    /// The uniform parameter block, as the shader's `Params` struct lays it out.
     pub params: Vec<u8>,
+    /// Workgroups to dispatch (0 runs nothing).
     pub workgroups: u64,
+    /// What the adapter must offer for this kernel to run.
     pub needs: Needs,
+    /// What runs where the adapter lacks `needs` (or while this compiles in the background).
     pub fallback: Option<Box<Kernel>>,
+    /// Compile on another thread while the fallback runs.
     pub background: bool,
 }
 
@@ -53,6 +61,7 @@ pub struct Kernel {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Needs {
     #[default]
+    /// Any adapter.
     Nothing,
     /// Subgroup operations with subgroups of exactly 8 lanes (lavapipe on AVX2 machines).
     Subgroup8,
@@ -116,8 +125,11 @@ impl Kernel {
 
 /// What a backward rule sees: the node's inputs, its output, and the gradient flowing into it.
 pub struct BackwardCtx<'a> {
+    /// The node's inputs, as recorded.
     pub inputs: &'a [Tensor],
+    /// The node's output (for rules written in terms of it, such as exp's).
     pub output: &'a Tensor,
+    /// The gradient of the loss with respect to the output.
     pub grad: &'a Tensor,
 }
 

@@ -66,11 +66,13 @@ pub fn broadcasts_to(input: &[usize], output: &[usize]) -> bool {
 }
 
 /// Offset of the element at multi-index `idx` given `strides`.
+#[cfg(test)]
 pub fn offset(idx: &[usize], strides: &[usize]) -> usize {
     idx.iter().zip(strides).map(|(i, s)| i * s).sum()
 }
 
 /// Multi-index of linear position `i` in a row-major `shape`.
+#[cfg(test)]
 pub fn unravel(mut i: usize, shape: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; shape.len()];
     for (d, x) in shape.iter().zip(idx.iter_mut()).rev() {

@@ -309,14 +309,17 @@ impl Tensor {
         self.node.shape[self.axis_of("dim", axis)]
     }
 
+    /// Number of dimensions (0 for a scalar).
     pub fn rank(&self) -> usize {
         self.node.shape.len()
     }
 
+    /// Number of elements (1 for a scalar, 0 if any dimension is 0).
     pub fn numel(&self) -> usize {
         shape::numel(&self.node.shape)
     }
 
+    /// The device it lives on.
     pub fn device(&self) -> &Device {
         &self.node.device
     }

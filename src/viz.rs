@@ -126,21 +126,30 @@ const COLORS: [[u8; 3]; 6] = [
     [140, 86, 75],
 ];
 
+/// How a chart's y axis maps values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    /// Values as they are.
+    Linear,
+    /// log10 of positive values (losses that fall over orders of magnitude).
+    Log,
+}
+
 /// Save a line chart of one or more series with axes, tick labels and a legend. Point `i` of a
-/// series sits at x = `i · x_step`; `log_y` plots log10 of positive values.
+/// series sits at x = `i · x_step`; the y axis is `scale`d.
 pub fn save_line_chart(
     path: impl AsRef<Path>,
     title: &str,
     x_label: &str,
     x_step: f32,
     series: &[(&str, &[f32])],
-    log_y: bool,
+    scale: Scale,
 ) -> Result<()> {
     let (w, h) = (720usize, 440usize);
     let (left, right, top, bottom) = (70i64, 20i64, 30i64, 46i64);
     let mut c = Canvas::new(w, h, [255, 255, 255]);
     let tf = |v: f32| {
-        if log_y {
+        if scale == Scale::Log {
             (v.max(1e-30) as f64).log10()
         } else {
             v as f64
@@ -179,7 +188,7 @@ pub fn save_line_chart(
         let v = lo + (hi - lo) * k as f64 / 4.0;
         let y = py(v);
         c.line((left, y), (left + pw, y), grid, 1);
-        let label = if log_y {
+        let label = if scale == Scale::Log {
             format!("{:.3}", 10f64.powf(v))
         } else {
             short(v)

@@ -10,7 +10,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use wgrad::data::parse_idx;
+use wgrad::data::{Encoding, parse_idx};
 use wgrad::nn::{self, Activation, Init, Module};
 use wgrad::optim::{Adam, Optimizer};
 use wgrad::{Device, Error, Tensor, checkpoint};
@@ -166,12 +166,12 @@ fn consistent(i: wgrad::data::Idx) -> wgrad::Result<()> {
 }
 
 fn parse_raw(bytes: &[u8]) -> wgrad::Result<()> {
-    consistent(parse_idx(Path::new("fuzz.idx"), bytes, false)?)
+    consistent(parse_idx(Path::new("fuzz.idx"), bytes, Encoding::Raw)?)
 }
 
 fn parse_gz(bytes: &[u8]) -> wgrad::Result<()> {
     let gz = flate2::read::GzDecoder::new(bytes);
-    consistent(parse_idx(Path::new("fuzz.idx.gz"), gz, true)?)
+    consistent(parse_idx(Path::new("fuzz.idx.gz"), gz, Encoding::Gzip)?)
 }
 
 fn parse_checkpoint(bytes: &[u8]) -> wgrad::Result<()> {
@@ -225,7 +225,10 @@ fn idx_reader_survives_mutated_files() {
 fn checkpoint_bytes() -> Vec<u8> {
     let dev = Device::cpu();
     dev.manual_seed(2);
-    let m = nn::mlp(&dev, &[4, 3, 2], Activation::Tanh, Init::XavierUniform, 0.0);
+    let m = nn::Mlp::new(&[4, 3, 2])
+        .activation(Activation::Tanh)
+        .init(Init::XavierUniform)
+        .build(&dev);
     let mut opt = Adam::new(&m.params(), 0.01);
     let x = Tensor::randn(&dev, &[5, 4]);
     opt.step(&m.forward(&x).square().mean_all().backward())
@@ -315,7 +318,10 @@ fn headers_claiming_10_to_the_12_elements_allocate_nothing_and_load_nothing() {
 
     // Loading the absurd file into a model changes nothing.
     m.manual_seed(2);
-    let model = nn::mlp(&m, &[4, 3, 2], Activation::Tanh, Init::XavierUniform, 0.0);
+    let model = nn::Mlp::new(&[4, 3, 2])
+        .activation(Activation::Tanh)
+        .init(Init::XavierUniform)
+        .build(&m);
     let before: Vec<Vec<f32>> = model
         .params()
         .iter()

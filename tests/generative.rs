@@ -8,7 +8,7 @@ mod common;
 use wgrad::check::Comparison;
 use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::{
-    Autoencoder, Discriminator, Generator, HistoryBuffer, Judge, Pca, Vae,
+    Autoencoder, Discriminator, DiscriminatorOptions, Generator, HistoryBuffer, Judge, Pca, Vae,
     append_minibatch_variance, discriminator_loss, generator_loss, l2_pool_penalty,
     minibatch_variance, noisy_labels, reparameterize, reparameterize_with, set_trainable,
 };
@@ -250,13 +250,11 @@ fn the_judge_loads_an_mlp_checkpoint_and_scores_samples() {
     let cpu = Device::cpu();
     cpu.manual_seed(2);
     // With dropout, as examples/mnist.rs builds it: layers 0, 3 and 6.
-    let model = nn::mlp(
-        &cpu,
-        &[784, 12, 8, 10],
-        Activation::Relu,
-        Init::XavierUniform,
-        0.1,
-    );
+    let model = nn::Mlp::new(&[784, 12, 8, 10])
+        .activation(Activation::Relu)
+        .init(Init::XavierUniform)
+        .dropout(0.1)
+        .build(&cpu);
     let opt = Adam::new(&model.params(), 1e-3);
     wgrad::checkpoint::save(&path, &model.params(), Some(&opt)).unwrap();
     let judge = Judge::load(&cpu, &path, Activation::Relu, 0.1, 0.3).unwrap();
@@ -329,7 +327,7 @@ fn autoencoder_steps(dev: &Device, data: &Dataset) -> Run {
         let loss = model
             .decode(&code)
             .mse(&x)
-            .add(&l2_pool_penalty(&code, 4, 1e-4).mul_scalar(0.05));
+            .add(&(l2_pool_penalty(&code, 4, 1e-4) * 0.05));
         opt.step(&loss.backward()).unwrap();
         losses.push(loss.item().unwrap() as f64);
     }
@@ -363,7 +361,16 @@ fn vae_steps(dev: &Device, data: &Dataset) -> Run {
 fn gan_steps(dev: &Device, data: &Dataset) -> Run {
     dev.manual_seed(3);
     let g = Generator::new(dev, 4, &[16], 784, Init::XavierUniform);
-    let d = Discriminator::new(dev, 784, &[16], 0.3, true, Init::XavierUniform);
+    let d = Discriminator::new(
+        dev,
+        784,
+        &[16],
+        Init::XavierUniform,
+        DiscriminatorOptions {
+            dropout: 0.3,
+            minibatch_variance: true,
+        },
+    );
     let d_params = d.params();
     let mut opt_g = Adam::new(&g.params(), 2e-4).betas(0.5, 0.999);
     let mut opt_d = Adam::new(&d_params, 2e-4).betas(0.5, 0.999);

@@ -139,7 +139,10 @@ fn images_and_labels_must_agree() {
 
 fn model(dev: &Device, seed: u64) -> nn::Sequential {
     dev.manual_seed(seed);
-    nn::mlp(dev, &[4, 3, 2], Activation::Tanh, Init::XavierUniform, 0.0)
+    nn::Mlp::new(&[4, 3, 2])
+        .activation(Activation::Tanh)
+        .init(Init::XavierUniform)
+        .build(dev)
 }
 
 fn values(m: &impl Module) -> Vec<Vec<f32>> {
@@ -201,7 +204,10 @@ fn a_mismatched_or_broken_checkpoint_is_an_error_that_changes_nothing() {
     let path = tmp("small.safetensors");
     checkpoint::save(&path, &m.params(), None).unwrap();
 
-    let other = nn::mlp(&dev, &[4, 5, 2], Activation::Tanh, Init::XavierUniform, 0.0);
+    let other = nn::Mlp::new(&[4, 5, 2])
+        .activation(Activation::Tanh)
+        .init(Init::XavierUniform)
+        .build(&dev);
     let before = values(&other);
     match checkpoint::load(&path, &other.params(), None) {
         Err(Error::CheckpointMismatch { message, .. }) => {

@@ -66,7 +66,7 @@ fn shape_misuse_names_the_op_and_both_shapes_at_the_callers_line() {
             a.reshape(&[4]);
         }),
         panics_here("sum axis", &["sum", "axis 2", "[2, 3]"], || {
-            a.sum(2, false);
+            a.sum(2);
         }),
         panics_here("concat", &["concat", "[2, 3]", "[4, 5]"], || {
             Tensor::concat(&[&a, &m], 0);
@@ -88,7 +88,7 @@ fn shape_misuse_names_the_op_and_both_shapes_at_the_callers_line() {
             a.narrow(1, 2, 3);
         }),
         panics_here("where", &["where", "[2, 3]", "[4]"], || {
-            a.where_(&a, &b);
+            a.where_cond(&a, &b);
         }),
         panics_here("backward of a non-scalar", &["backward", "[2, 3]"], || {
             a.backward();

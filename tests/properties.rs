@@ -80,19 +80,19 @@ fn run(dev: &Device, g: &Graph) -> [Vec<f32>; 3] {
             Step::Unary(2) => x.sin(),
             Step::Unary(3) => x.softplus(),
             Step::Unary(4) => x.tanh().exp(),
-            Step::Unary(5) => x.square().mul_scalar(0.25),
+            Step::Unary(5) => x.square() * 0.25,
             Step::Unary(_) => x.gelu(),
             Step::Binary(0) => x.add(&b),
             Step::Binary(1) => x.sub(&b),
             Step::Binary(2) => x.mul(&b),
-            Step::Binary(_) => x.div(&b.square().add_scalar(1.0)),
-            Step::Matmuls => x.matmul(&b.t()).matmul(&b).mul_scalar(1.0 / g.cols as f32),
-            Step::Centre => x.sub(&x.mean(1, true)),
+            Step::Binary(_) => x / (b.square() + 1.0),
+            Step::Matmuls => x.matmul(&b.t()).matmul(&b) * (1.0 / g.cols as f32),
+            Step::Centre => x.sub(&x.mean_keepdim(1)),
             Step::Softmax => x.softmax(),
             Step::LogSoftmax => x.log_softmax(),
         };
     }
-    let loss = x.square().mean_all().add(&x.sum_all().mul_scalar(0.1));
+    let loss = x.square().mean_all() + x.sum_all() * 0.1;
     let grads = loss.backward();
     let read = |t: &Tensor| t.to_vec().unwrap();
     // An input the graph never uses gets no gradient: zeros.

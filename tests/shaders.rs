@@ -5,7 +5,8 @@
 //! of its other files: either the part holds the entry point and the file the functions it calls
 //! (`unary/`), or the part holds the shared declarations and the file the entry point
 //! (`matmul/`). Every part is validated joined with every file, which is how the kernels are
-//! built (`shader!`). Other files are whole kernels.
+//! built (`shader!`); a matmul kernel is also joined with each body of `unary/`, whose `f` is
+//! its epilogue's activation. Other files are whole kernels.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -106,6 +107,7 @@ fn every_shader_validates_and_keeps_the_binding_contract() {
         }
     }
     let read = |p: &Path| std::fs::read_to_string(p).unwrap();
+    let unary_bodies = folders[&root.join("unary")].1.clone();
     let short = |p: &Path| p.strip_prefix(&root).unwrap().display().to_string();
     let (mut errors, mut kernels) = (Vec::new(), 0);
     for (wrappers, bodies) in folders.values() {
@@ -119,13 +121,28 @@ fn every_shader_validates_and_keeps_the_binding_contract() {
             }
             continue;
         }
+        // Matmul kernels end with an activation from the unary table as their epilogue.
+        let epilogues: Vec<PathBuf> = if short(&wrappers[0]).starts_with("matmul") {
+            unary_bodies.clone()
+        } else {
+            vec![PathBuf::new()]
+        };
         for body in bodies {
             for w in wrappers {
-                kernels += 1;
-                let name = format!("{} + {}", short(w), short(body));
-                match validate(&name, &(read(w) + &read(body))) {
-                    Ok(m) => errors.extend(check_contract(&name, &m).err()),
-                    Err(e) => errors.push(e),
+                for e in &epilogues {
+                    kernels += 1;
+                    let (name, mut source) = (format!("{} + {}", short(w), short(body)), read(w));
+                    source += &read(body);
+                    let name = if e.as_os_str().is_empty() {
+                        name
+                    } else {
+                        source += &read(e);
+                        format!("{name} + {}", short(e))
+                    };
+                    match validate(&name, &source) {
+                        Ok(m) => errors.extend(check_contract(&name, &m).err()),
+                        Err(e) => errors.push(e),
+                    }
                 }
             }
         }
@@ -137,54 +154,4 @@ fn every_shader_validates_and_keeps_the_binding_contract() {
         root.display()
     );
     assert!(errors.is_empty(), "{}", errors.join("\n\n"));
-}
-
-#[test]
-fn every_kernel_file_has_a_row_in_the_differential_table() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
-    let mut files = Vec::new();
-    wgsl_files(&root, &mut files);
-    let ops: Vec<&str> = wgrad::check::cases().iter().map(|c| c.op).collect();
-    // Kernels whose op goes by another name, and gradient kernels exercised by their op's rows.
-    let alias = |stem: &str| -> String {
-        let forward = stem.trim_end_matches("_backward");
-        match (forward, stem.ends_with("_backward")) {
-            ("identity", _) => "copy".into(),
-            ("naive", _) => "matmul_naive".into(),
-            ("tiled", _) => "matmul_tiled".into(),
-            ("subgroup", _) => "matmul_subgroup".into(),
-            ("shared", _) => "matmul_shared".into(),
-            ("fill", _) => "full".into(),
-            ("scatter_add_rows", _) => "gather_rows".into(),
-            ("normal", _) => "randn".into(),
-            (f, _) => f.into(),
-        }
-    };
-    // Kernels that are not ops, each with the test that covers it instead.
-    let not_ops = [
-        (
-            "anomaly",
-            "tests/faults.rs anomaly_mode_names_the_first_op_to_produce_a_non_finite_value_and_its_line",
-        ),
-        (
-            "fma_peak",
-            "src/bench.rs unit test fma_peak_matches_its_reference",
-        ),
-    ];
-    let mut missing = Vec::new();
-    for f in files {
-        let stem = f.file_stem().unwrap().to_string_lossy().to_string();
-        if stem.starts_with('_') || not_ops.iter().any(|(k, _)| *k == stem) {
-            continue;
-        }
-        let op = alias(&stem);
-        if !ops.contains(&op.as_str()) {
-            missing.push(format!("{} (op `{op}`)", f.display()));
-        }
-    }
-    assert!(
-        missing.is_empty(),
-        "kernels without a table row:\n{}",
-        missing.join("\n")
-    );
 }

@@ -22,13 +22,11 @@ type MakeOpt = fn(&Params) -> Box<dyn Optimizer>;
 /// Five steps of a small MLP (with dropout) on `dev`; the parameters afterwards.
 fn five_steps(dev: &Device, make: MakeOpt, data: &Dataset) -> Vec<Vec<f64>> {
     dev.manual_seed(3);
-    let model = nn::mlp(
-        dev,
-        &[784, 16, 12, 10],
-        Activation::Tanh,
-        Init::XavierUniform,
-        0.2,
-    );
+    let model = nn::Mlp::new(&[784, 16, 12, 10])
+        .activation(Activation::Tanh)
+        .init(Init::XavierUniform)
+        .dropout(0.2)
+        .build(dev);
     let mut opt = make(&model.params());
     for step in 0..5 {
         let idx: Vec<usize> = (step * 8..step * 8 + 8).collect();
@@ -76,7 +74,10 @@ fn a_real_mnist_slice_trains_to_over_85_percent() {
     train.normalize(mean, std);
     test.normalize(mean, std);
     dev.manual_seed(0);
-    let model = nn::mlp(&dev, &[784, 64, 10], Activation::Relu, Init::HeUniform, 0.0);
+    let model = nn::Mlp::new(&[784, 64, 10])
+        .activation(Activation::Relu)
+        .init(Init::HeUniform)
+        .build(&dev);
     let mut opt = Adam::new(&model.params(), 3e-3);
     for epoch in 0..5 {
         for batch in train.batches(&dev, 50, Some(epoch)) {
@@ -86,13 +87,7 @@ fn a_real_mnist_slice_trains_to_over_85_percent() {
         }
     }
     let (x, y) = test.tensors(&dev).unwrap();
-    let hits = model
-        .forward(&x)
-        .argmax(1, false)
-        .eq_(&y)
-        .sum_all()
-        .item()
-        .unwrap();
+    let hits = model.forward(&x).argmax(1).eq(&y).sum_all().item().unwrap();
     let acc = hits / test.len() as f32;
     eprintln!(
         "MNIST 2000/500 slice, 5 epochs on {}: test accuracy {:.1}%",
@@ -106,7 +101,11 @@ fn a_real_mnist_slice_trains_to_over_85_percent() {
 fn a_long_training_run_allocates_nothing_after_its_first_steps() {
     let Some(dev) = common::gpu() else { return };
     dev.manual_seed(1);
-    let model = nn::mlp(&dev, &[12, 16, 4], Activation::Relu, Init::HeUniform, 0.1);
+    let model = nn::Mlp::new(&[12, 16, 4])
+        .activation(Activation::Relu)
+        .init(Init::HeUniform)
+        .dropout(0.1)
+        .build(&dev);
     let mut opt = Adam::new(&model.params(), 1e-3);
     let x = Tensor::randn(&dev, &[8, 12]);
     let y = Tensor::from_slice(&dev, &[0.0, 1.0, 2.0, 3.0, 0.0, 1.0, 2.0, 3.0], &[8]).unwrap();

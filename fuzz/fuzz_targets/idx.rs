@@ -8,10 +8,10 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let path = Path::new("fuzz.idx");
-    if let Ok(idx) = wgrad::data::parse_idx(path, data, false) {
+    if let Ok(idx) = wgrad::data::parse_idx(path, data, wgrad::data::Encoding::Raw) {
         assert_eq!(idx.data.len(), idx.dims.iter().product::<usize>());
     }
-    if let Ok(idx) = wgrad::data::parse_idx(path, flate2::read::GzDecoder::new(data), true) {
+    if let Ok(idx) = wgrad::data::parse_idx(path, flate2::read::GzDecoder::new(data), wgrad::data::Encoding::Gzip) {
         assert_eq!(idx.data.len(), idx.dims.iter().product::<usize>());
     }
 });

@@ -4,8 +4,9 @@
 //   A(b, i, q) = a[b·a_batch + i·a_row + q·a_col]    B(b, q, j) = b[b·b_batch + q·b_row + j·b_col]
 //   C(b, i, j) = c[b·c_batch + i·n + j] = act(Σ_q A(b, i, q)·B(b, q, j) + bias[j])
 // Every kernel sums each output over q in increasing order, one product at a time, so all
-// kernels give the same bits. The bias is added if has_bias; act: 0 none, 1 relu,
-// 2 leaky relu (alpha), 3 sigmoid, 4 tanh, 5 elu (alpha).
+// kernels give the same bits. The bias is added if has_bias; act is the activation `f` of the
+// unary body file joined after the kernel (`unary/<name>.wgsl`, `copy` for none), with alpha
+// as its parameter.
 // bindings: 0 a (read), 1 b (read), 2 bias (read; empty when unused), 3 c (write), 4 params
 
 struct Params {
@@ -21,7 +22,7 @@ struct Params {
     b_row: u32,
     b_col: u32,
     tiles_m: u32,
-    act: u32,
+    _pad: u32,
     alpha: f32,
     has_bias: u32,
     // m·n, passed rather than computed: lavapipe specialises kernels on the values of uniforms
@@ -36,23 +37,6 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-fn activate(v: f32) -> f32 {
-    switch p.act {
-        case 1u: { return max(v, 0.0); }
-        case 2u: { return select(p.alpha * v, v, v > 0.0); }
-        case 3u: {
-            let e = exp(-abs(v));
-            return select(e / (1.0 + e), 1.0 / (1.0 + e), v >= 0.0);
-        }
-        case 4u: {
-            let e = exp(-2.0 * abs(v));
-            return sign(v) * (1.0 - e) / (1.0 + e);
-        }
-        case 5u: { return select(p.alpha * (exp(min(v, 0.0)) - 1.0), v, v > 0.0); }
-        default: { return v; }
-    }
-}
-
 // Write one output through the epilogue; positions outside C are skipped (edge tiles).
 fn store(bat: u32, row: u32, col: u32, v: f32) {
     if row < p.m && col < p.n {
@@ -60,7 +44,7 @@ fn store(bat: u32, row: u32, col: u32, v: f32) {
         if p.has_bias != 0u {
             x += bias[col];
         }
-        c[bat * p.c_batch + row * p.n + col] = activate(x);
+        c[bat * p.c_batch + row * p.n + col] = f(x, p.alpha, 0.0);
     }
 }
 

@@ -12,7 +12,9 @@ use crate::error::{Error, Result};
 /// The contents of an IDX file of unsigned bytes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Idx {
+    /// Dimensions, outermost first (`[60000, 28, 28]` for MNIST's training images).
     pub dims: Vec<usize>,
+    /// The elements, row-major.
     pub data: Vec<u8>,
 }
 
@@ -24,6 +26,15 @@ fn bad(path: &Path, message: impl Into<String>) -> Error {
         path: path.to_path_buf(),
         message: message.into(),
     }
+}
+
+/// How the bytes handed to [`parse`] were stored (it names the failure accordingly).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// The IDX bytes themselves.
+    Raw,
+    /// Decompressed from a gzip stream on the way (a read error is a corrupt stream).
+    Gzip,
 }
 
 /// Read an IDX file of unsigned bytes; `.gz` content is detected by its magic bytes.
@@ -38,16 +49,16 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<Idx> {
     let n = read_up_to(&mut file, &mut magic).map_err(io)?;
     let file = BufReader::new(File::open(path).map_err(io)?);
     if n == 2 && magic == [0x1f, 0x8b] {
-        parse(path, flate2::read::GzDecoder::new(file), true)
+        parse(path, flate2::read::GzDecoder::new(file), Encoding::Gzip)
     } else {
-        parse(path, file, false)
+        parse(path, file, Encoding::Raw)
     }
 }
 
 /// Parse IDX bytes from any reader (`path` only names the source in errors).
-pub fn parse(path: &Path, mut r: impl Read, gzipped: bool) -> Result<Idx> {
+pub fn parse(path: &Path, mut r: impl Read, encoding: Encoding) -> Result<Idx> {
     let what = |e: std::io::Error| {
-        if gzipped {
+        if encoding == Encoding::Gzip {
             bad(path, format!("corrupt gzip stream: {e}"))
         } else {
             bad(path, format!("read failed: {e}"))

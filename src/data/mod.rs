@@ -4,7 +4,7 @@ mod idx;
 
 use std::path::Path;
 
-pub use idx::{Idx, parse as parse_idx, read_idx};
+pub use idx::{Encoding, Idx, parse as parse_idx, read_idx};
 
 use crate::error::{Error, Result};
 use crate::rng::Rng;
@@ -13,16 +13,22 @@ use crate::{Device, Tensor};
 /// Labelled samples held on the host as f32: `len()` samples of `sample_shape` each.
 #[derive(Clone, Debug)]
 pub struct Dataset {
+    /// Every sample's values, one sample after another.
     pub inputs: Vec<f32>,
+    /// One integer label per sample, as f32.
     pub labels: Vec<f32>,
+    /// The shape of one sample (`[28, 28]`, or `[784]` once flattened).
     pub sample_shape: Vec<usize>,
+    /// Number of classes (largest label + 1).
     pub classes: usize,
 }
 
 /// MNIST's training or test split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Split {
+    /// The 60,000 training images.
     Train,
+    /// The 10,000 test images.
     Test,
 }
 
@@ -76,10 +82,12 @@ impl Dataset {
         )
     }
 
+    /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }

@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use pool::GpuBuffer;
+pub(crate) use pool::GpuBuffer;
 use pool::Pool;
 
 use crate::device::{DeviceOptions, ProfileEntry};
@@ -49,9 +49,11 @@ pub struct GpuStats {
     pub readbacks: u64,
     /// Storage buffers ever created, and their bytes.
     pub buffers_created: u64,
+    /// Bytes of the buffers ever created.
     pub bytes_created: u64,
     /// Buffers held by live tensors, and their bytes.
     pub buffers_live: u64,
+    /// Bytes of the buffers held by live tensors.
     pub bytes_live: u64,
     /// Buffers waiting in the pool.
     pub buffers_pooled: u64,

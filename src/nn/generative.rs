@@ -11,7 +11,7 @@ use std::path::Path;
 
 pub use pca::Pca;
 
-use super::{Activation, Init, Linear, Module, Params, Sequential, kl_unit_gaussian, mlp};
+use super::{Activation, Init, Linear, Mlp, Module, Params, Sequential, kl_unit_gaussian};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::{Device, Tensor};
@@ -36,7 +36,7 @@ pub fn reparameterize_with(mu: &Tensor, logvar: &Tensor, eps: &Tensor) -> Tensor
         logvar.shape(),
         eps.shape()
     );
-    mu.add(&logvar.mul_scalar(0.5).exp().mul(eps))
+    mu + (logvar * 0.5).exp() * eps
 }
 
 /// The L2-pooling sparsity penalty on a code `[batch, units]`: units are pooled in adjacent
@@ -45,11 +45,10 @@ pub fn reparameterize_with(mu: &Tensor, logvar: &Tensor, eps: &Tensor) -> Tensor
 #[track_caller]
 pub fn l2_pool_penalty(code: &Tensor, pool: usize, eps: f32) -> Tensor {
     let rows = code.shape()[0];
-    pooled_squares("l2_pool_penalty", code, pool)
-        .add_scalar(eps)
+    (pooled_squares("l2_pool_penalty", code, pool) + eps)
         .sqrt()
         .sum_all()
-        .mul_scalar(1.0 / rows as f32)
+        * (1.0 / rows as f32)
 }
 
 /// The pooled norms √(Σ h²) of the code's groups of `pool` units: `[batch, units / pool]`.
@@ -68,9 +67,7 @@ fn pooled_squares(op: &str, code: &Tensor, pool: usize) -> Tensor {
         code.shape()
     );
     let (rows, units) = (code.shape()[0], code.shape()[1]);
-    code.reshape(&[rows, units / pool, pool])
-        .square()
-        .sum(-1, false)
+    code.reshape(&[rows, units / pool, pool]).square().sum(-1)
 }
 
 /// The minibatch-variance feature of a batch `[batch, ...]`: each feature's variance across the
@@ -81,8 +78,8 @@ fn pooled_squares(op: &str, code: &Tensor, pool: usize) -> Tensor {
 pub fn minibatch_variance(x: &Tensor) -> Tensor {
     let rows = x.shape()[0];
     x.flatten_from(1)
-        .var(0, true)
-        .mean(1, true)
+        .var_keepdim(0)
+        .mean_keepdim(1)
         .broadcast_to(&[rows, 1])
 }
 
@@ -99,7 +96,7 @@ pub fn noisy_labels(device: &Device, n: usize, value: f32, flip: f32, smooth: f3
     let mut labels = Tensor::full(device, &[n, 1], value);
     if flip > 0.0 {
         let flipped = Tensor::bernoulli(device, &[n, 1], flip);
-        labels = Tensor::full(device, &[n, 1], 1.0 - value).where_(&flipped, &labels);
+        labels = flipped.where_cond(&Tensor::full(device, &[n, 1], 1.0 - value), &labels);
     }
     if smooth > 0.0 {
         let shift = Tensor::uniform(device, &[n, 1], 0.0, smooth);
@@ -136,6 +133,7 @@ impl HistoryBuffer {
         }
     }
 
+    /// Most samples held.
     pub fn capacity(&self) -> usize {
         self.capacity
     }
@@ -145,6 +143,7 @@ impl HistoryBuffer {
         self.stored.as_ref().map_or(0, |t| t.shape()[0])
     }
 
+    /// Whether no sample is held yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -210,12 +209,15 @@ fn prefixed(prefix: &str, params: Params) -> Params {
 /// A narrowing MLP autoencoder: `input → hidden… → code → hidden reversed… → input`, with
 /// `activation` between layers, a linear code and a sigmoid output (images in [0, 1]).
 pub struct Autoencoder {
+    /// `input → hidden… → code`.
     pub encoder: Sequential,
+    /// `code → hidden reversed… → input`, ending in a sigmoid.
     pub decoder: Sequential,
 }
 
 impl Autoencoder {
     #[track_caller]
+    /// An autoencoder of `input` values through `hidden` widths to a `code` of that width.
     pub fn new(
         device: &Device,
         input: usize,
@@ -227,8 +229,15 @@ impl Autoencoder {
         let down: Vec<usize> = [&[input][..], hidden, &[code]].concat();
         let up: Vec<usize> = down.iter().rev().copied().collect();
         Autoencoder {
-            encoder: mlp(device, &down, activation, init, 0.0),
-            decoder: mlp(device, &up, activation, init, 0.0).with(Activation::Sigmoid),
+            encoder: Mlp::new(&down)
+                .activation(activation)
+                .init(init)
+                .build(device),
+            decoder: Mlp::new(&up)
+                .activation(activation)
+                .init(init)
+                .build(device)
+                .with(Activation::Sigmoid),
         }
     }
 
@@ -264,15 +273,21 @@ impl Module for Autoencoder {
 /// `input → hidden… → 2·latent` (μ, then log σ²), the decoder `latent → hidden reversed… → input`
 /// logits.
 pub struct Vae {
+    /// `input → hidden… → 2·latent` (μ, then log σ²).
     pub encoder: Sequential,
+    /// `latent → hidden reversed… → input` logits.
     pub decoder: Sequential,
+    /// Width of the latent code.
     pub latent: usize,
 }
 
 /// One pass of a [`Vae`] over a batch.
 pub struct VaeOutput {
+    /// The posterior means `[batch, latent]`.
     pub mu: Tensor,
+    /// The posterior log-variances.
     pub logvar: Tensor,
+    /// The latent codes drawn by the reparameterisation trick.
     pub z: Tensor,
     /// Decoder logits; the reconstruction is their sigmoid.
     pub logits: Tensor,
@@ -290,6 +305,7 @@ pub struct VaeLoss {
 
 impl Vae {
     #[track_caller]
+    /// A VAE of `input` values through `hidden` widths to `latent` Gaussian latents.
     pub fn new(
         device: &Device,
         input: usize,
@@ -302,8 +318,14 @@ impl Vae {
         let mut up: Vec<usize> = [&[input][..], hidden, &[latent]].concat();
         up.reverse();
         Vae {
-            encoder: mlp(device, &down, activation, init, 0.0),
-            decoder: mlp(device, &up, activation, init, 0.0),
+            encoder: Mlp::new(&down)
+                .activation(activation)
+                .init(init)
+                .build(device),
+            decoder: Mlp::new(&up)
+                .activation(activation)
+                .init(init)
+                .build(device),
             latent,
         }
     }
@@ -356,13 +378,9 @@ impl VaeOutput {
     #[track_caller]
     pub fn loss(&self, x: &Tensor, beta: f32) -> VaeLoss {
         let rows = x.shape()[0] as f32;
-        let reconstruction = self
-            .logits
-            .bce_logits_elementwise(x)
-            .sum_all()
-            .mul_scalar(1.0 / rows);
+        let reconstruction = self.logits.bce_logits_elementwise(x).sum_all() * (1.0 / rows);
         let kl = kl_unit_gaussian(&self.mu, &self.logvar);
-        let total = reconstruction.add(&kl.mul_scalar(beta));
+        let total = &reconstruction + &kl * beta;
         VaeLoss {
             reconstruction,
             kl,
@@ -389,12 +407,15 @@ impl Module for Vae {
 /// A GAN generator: noise `[batch, latent]` → `hidden…` → images `[batch, output]` in [−1, 1]
 /// (a tanh output).
 pub struct Generator {
+    /// `latent → hidden… → output`, ending in a tanh.
     pub net: Sequential,
+    /// Width of the noise.
     pub latent: usize,
 }
 
 impl Generator {
     #[track_caller]
+    /// A generator of `output` values from `latent` standard-normal noise, ReLUs between layers.
     pub fn new(
         device: &Device,
         latent: usize,
@@ -404,7 +425,10 @@ impl Generator {
     ) -> Generator {
         let widths: Vec<usize> = [&[latent][..], hidden, &[output]].concat();
         Generator {
-            net: mlp(device, &widths, Activation::Relu, init, 0.0).with(Activation::Tanh),
+            net: Mlp::new(&widths)
+                .init(init)
+                .build(device)
+                .with(Activation::Tanh),
             latent,
         }
     }
@@ -430,24 +454,43 @@ impl Module for Generator {
 /// leaky ReLUs with optional dropout between layers, and optionally the minibatch-variance
 /// feature as one more input.
 pub struct Discriminator {
+    /// The layers (the first takes one more input with the minibatch-variance feature).
     pub net: Sequential,
+    /// Whether the minibatch-variance feature is appended to every input.
+    pub minibatch_variance: bool,
+}
+
+/// The switchable parts of a [`Discriminator`]; `Default` is neither.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct DiscriminatorOptions {
+    /// Dropout probability after each hidden activation, in [0, 1).
+    pub dropout: f32,
+    /// Append the minibatch-variance feature (mean standard deviation over the batch) to every
+    /// input, so the discriminator can see a collapsed batch.
     pub minibatch_variance: bool,
 }
 
 impl Discriminator {
+    /// `input → hidden… → 1` with leaky ReLUs (slope 0.2):
+    /// `Discriminator::new(&dev, 784, &[512, 256], Init::XavierUniform,
+    /// DiscriminatorOptions { dropout: 0.3, minibatch_variance: true })`.
     #[track_caller]
     pub fn new(
         device: &Device,
         input: usize,
         hidden: &[usize],
-        dropout: f32,
-        minibatch_variance: bool,
         init: Init,
+        options: DiscriminatorOptions,
     ) -> Discriminator {
+        let minibatch_variance = options.minibatch_variance;
         let first = input + usize::from(minibatch_variance);
         let widths: Vec<usize> = [&[first][..], hidden, &[1]].concat();
         Discriminator {
-            net: mlp(device, &widths, Activation::LeakyRelu(0.2), init, dropout),
+            net: Mlp::new(&widths)
+                .activation(Activation::LeakyRelu(0.2))
+                .init(init)
+                .dropout(options.dropout)
+                .build(device),
             minibatch_variance,
         }
     }
@@ -501,6 +544,7 @@ pub fn generator_loss(d: &Discriminator, fake: &Tensor) -> Tensor {
 /// A classifier that scores generated digits: an MLP loaded from a checkpoint written by
 /// `examples/mnist.rs`, with the input standardisation it was trained with.
 pub struct Judge {
+    /// The classifier, fed standardised images.
     pub net: Sequential,
     mean: f32,
     std: f32,
@@ -509,6 +553,7 @@ pub struct Judge {
 /// How a set of samples looks to a [`Judge`].
 #[derive(Clone, Debug)]
 pub struct Verdict {
+    /// Number of samples judged.
     pub samples: usize,
     /// Share of samples whose most likely class has probability above the confidence threshold.
     pub confident: f32,
@@ -524,6 +569,7 @@ impl Verdict {
             .copied()
             .fold(f32::INFINITY, f32::min)
     }
+    /// The commonest class's share (a collapsed generator puts most samples in one class).
     pub fn max_class_share(&self) -> f32 {
         self.class_shares.iter().copied().fold(0.0, f32::max)
     }
@@ -595,12 +641,7 @@ impl Judge {
     /// Share of `images` (values in [0, 1]) classified as `labels`.
     pub fn accuracy(&self, images: &Tensor, labels: &Tensor) -> Result<f32> {
         let _no_grad = images.device().no_grad();
-        let hits = self
-            .logits(images)
-            .argmax(1, false)
-            .eq_(labels)
-            .sum_all()
-            .item()?;
+        let hits = self.logits(images).argmax(1).eq(labels).sum_all().item()?;
         Ok(hits / images.shape()[0] as f32)
     }
 
@@ -610,8 +651,8 @@ impl Judge {
         let _no_grad = images.device().no_grad();
         let probs = self.logits(images).softmax();
         let classes = probs.shape()[1];
-        let top = probs.max(1, false).to_vec()?;
-        let picks = probs.argmax(1, false).to_vec()?;
+        let top = probs.max(1).to_vec()?;
+        let picks = probs.argmax(1).to_vec()?;
         let n = top.len();
         let mut counts = vec![0usize; classes];
         for &c in &picks {

@@ -14,11 +14,17 @@ pub enum Init {
     HeUniform,
     /// He/Kaiming for ReLU: N(0, σ²), σ = √(2 / fan_in).
     HeNormal,
+    /// All zeros.
     Zeros,
+    /// Every value the same.
     Constant(f32),
+    /// U(lo, hi).
     Uniform(f32, f32),
+    /// N(mean, std²).
     Normal {
+        /// The mean.
         mean: f32,
+        /// The standard deviation.
         std: f32,
     },
 }

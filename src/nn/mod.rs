@@ -16,6 +16,7 @@ pub type Params = Vec<(String, Tensor)>;
 
 /// A layer or a model.
 pub trait Module {
+    /// The module applied to a batch `x`.
     fn forward(&self, x: &Tensor) -> Tensor;
 
     /// Named parameters (none by default).
@@ -42,20 +43,35 @@ pub trait Module {
     }
 }
 
-/// y = x Wᵀ + b, with W of shape `[out, in]` as in PyTorch.
+/// y = x Wᵀ + b, with W of shape `[out, in]` as in PyTorch (parameter names `weight`, `bias`).
 pub struct Linear {
+    /// `[out, in]`.
     pub weight: Tensor,
+    /// `[out]`, or none for a layer built with `.bias(false)`.
     pub bias: Option<Tensor>,
 }
 
 impl Linear {
-    /// A layer with weights from `init` and a zero bias (if `bias`).
+    /// A layer with weights drawn by `init` and a zero bias:
+    /// `Linear::new(&dev, 784, 256, Init::HeUniform)`, or `.bias(false)` for none.
     #[track_caller]
-    pub fn new(device: &Device, inputs: usize, outputs: usize, init: Init, bias: bool) -> Linear {
+    pub fn new(device: &Device, inputs: usize, outputs: usize, init: Init) -> Linear {
+        assert!(
+            inputs > 0 && outputs > 0,
+            "Linear: widths must be at least 1, got {inputs} inputs and {outputs} outputs"
+        );
         Linear {
             weight: init.param(device, &[outputs, inputs], inputs, outputs),
-            bias: bias.then(|| Init::Zeros.param(device, &[outputs], inputs, outputs)),
+            bias: Some(Init::Zeros.param(device, &[outputs], inputs, outputs)),
         }
+    }
+
+    /// Keep the bias (`true`, the default) or drop it (`false`).
+    pub fn bias(mut self, on: bool) -> Linear {
+        if !on {
+            self.bias = None;
+        }
+        self
     }
 
     /// A layer sharing another's parameters (gradients from both uses add up).
@@ -85,31 +101,54 @@ impl Module for Linear {
     }
 }
 
-/// Elementwise activations as modules.
+/// Elementwise activations as modules, each the `Tensor` method of the same name. A `Linear`
+/// followed by one in a `Sequential` runs as one fused dispatch where it can (see
+/// [`Tensor::linear`]).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
+    /// x.
     Identity,
+    /// max(x, 0).
     Relu,
+    /// x for x > 0, slope·x otherwise.
     LeakyRelu(f32),
+    /// 1 / (1 + e⁻ˣ).
     Sigmoid,
+    /// tanh x.
     Tanh,
+    /// x·Φ(x), the exact (erf) form of GELU.
     Gelu,
+    /// GELU's tanh approximation.
+    GeluTanh,
+    /// ln(1 + eˣ).
     Softplus,
+    /// x for x > 0, α(eˣ − 1) otherwise.
     Elu(f32),
+}
+
+impl Activation {
+    /// The row of the unary table that computes it, and its parameter (`None`: the identity).
+    pub(crate) fn unary_row(self) -> Option<(&'static str, f32)> {
+        Some(match self {
+            Activation::Identity => return None,
+            Activation::Relu => ("relu", 0.0),
+            Activation::LeakyRelu(s) => ("leaky_relu", s),
+            Activation::Sigmoid => ("sigmoid", 0.0),
+            Activation::Tanh => ("tanh", 0.0),
+            Activation::Gelu => ("gelu", 0.0),
+            Activation::GeluTanh => ("gelu_tanh", 0.0),
+            Activation::Softplus => ("softplus", 0.0),
+            Activation::Elu(a) => ("elu", a),
+        })
+    }
 }
 
 impl Module for Activation {
     #[track_caller]
     fn forward(&self, x: &Tensor) -> Tensor {
-        match *self {
-            Activation::Identity => x.clone(),
-            Activation::Relu => x.relu(),
-            Activation::LeakyRelu(s) => x.leaky_relu(s),
-            Activation::Sigmoid => x.sigmoid(),
-            Activation::Tanh => x.tanh(),
-            Activation::Gelu => x.gelu(),
-            Activation::Softplus => x.softplus(),
-            Activation::Elu(a) => x.elu(a),
+        match self.unary_row() {
+            None => x.clone(),
+            Some((row, a)) => x.unary(row, a, 0.0),
         }
     }
     fn as_activation(&self) -> Option<Activation> {
@@ -127,11 +166,12 @@ impl std::str::FromStr for Activation {
             "sigmoid" => Activation::Sigmoid,
             "tanh" => Activation::Tanh,
             "gelu" => Activation::Gelu,
+            "gelu-tanh" | "gelu_tanh" => Activation::GeluTanh,
             "softplus" => Activation::Softplus,
             "elu" => Activation::Elu(1.0),
             _ => {
                 return Err(format!(
-                    "unknown activation `{s}` (relu, sigmoid, tanh, leaky-relu, gelu, softplus, elu, identity)"
+                    "unknown activation `{s}` (relu, sigmoid, tanh, leaky-relu, gelu, gelu-tanh, softplus, elu, identity)"
                 ));
             }
         })
@@ -141,11 +181,13 @@ impl std::str::FromStr for Activation {
 /// Inverted dropout: in training, zero each value with probability `p` and scale the rest by
 /// 1/(1 − p); in evaluation, the identity.
 pub struct Dropout {
+    /// The probability of zeroing a value, in [0, 1).
     pub p: f32,
     training: Cell<bool>,
 }
 
 impl Dropout {
+    /// Dropout with probability `p` in [0, 1), in training mode.
     pub fn new(p: f32) -> Dropout {
         assert!(
             (0.0..1.0).contains(&p),
@@ -179,6 +221,7 @@ pub struct Sequential {
 }
 
 impl Sequential {
+    /// No layers yet.
     pub fn new() -> Sequential {
         Sequential::default()
     }
@@ -189,14 +232,17 @@ impl Sequential {
         self
     }
 
+    /// Append a layer.
     pub fn push(&mut self, layer: impl Module + 'static) {
         self.layers.push(Box::new(layer));
     }
 
+    /// Number of layers (activations and dropout count as layers).
     pub fn len(&self) -> usize {
         self.layers.len()
     }
 
+    /// Whether there are no layers.
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
     }
@@ -232,30 +278,87 @@ impl Module for Sequential {
     }
 }
 
-/// A multilayer perceptron: `Linear` layers of the given widths with `activation` between them
-/// (none after the last), optional dropout after each hidden activation.
-pub fn mlp(
-    device: &Device,
-    widths: &[usize],
+/// A multilayer perceptron's shape: `Linear` layers of the given widths with an activation
+/// between them (none after the last) and optional dropout after each hidden activation.
+/// [`Mlp::build`] makes it a [`Sequential`] (parameters `0.weight`, `0.bias`, `2.weight`, … as
+/// in PyTorch's `nn.Sequential`):
+///
+/// ```
+/// use wgrad::nn::{Activation, Init, Mlp, Module};
+/// let dev = wgrad::Device::cpu();
+/// let model = Mlp::new(&[784, 256, 10])
+///     .activation(Activation::Relu)
+///     .init(Init::HeUniform)
+///     .dropout(0.1)
+///     .build(&dev);
+/// assert_eq!(model.params().len(), 4);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    widths: Vec<usize>,
     activation: Activation,
     init: Init,
     dropout: f32,
-) -> Sequential {
-    assert!(
-        widths.len() >= 2,
-        "mlp: needs at least input and output widths, got {widths:?}"
-    );
-    let mut s = Sequential::new();
-    for (i, w) in widths.windows(2).enumerate() {
-        s.push(Linear::new(device, w[0], w[1], init, true));
-        if i + 2 < widths.len() {
-            s.push(activation);
-            if dropout > 0.0 {
-                s.push(Dropout::new(dropout));
-            }
+}
+
+impl Mlp {
+    /// Widths from input to output (at least two, each ≥ 1); ReLU, He-uniform init, no dropout.
+    #[track_caller]
+    pub fn new(widths: &[usize]) -> Mlp {
+        assert!(
+            widths.len() >= 2,
+            "Mlp: needs at least input and output widths, got {widths:?}"
+        );
+        assert!(
+            widths.iter().all(|&w| w > 0),
+            "Mlp: every width must be at least 1, got {widths:?}"
+        );
+        Mlp {
+            widths: widths.to_vec(),
+            activation: Activation::Relu,
+            init: Init::HeUniform,
+            dropout: 0.0,
         }
     }
-    s
+
+    /// The activation between layers.
+    pub fn activation(mut self, activation: Activation) -> Mlp {
+        self.activation = activation;
+        self
+    }
+
+    /// How the weights are drawn (biases start at zero).
+    pub fn init(mut self, init: Init) -> Mlp {
+        self.init = init;
+        self
+    }
+
+    /// Dropout probability after each hidden activation, in [0, 1).
+    #[track_caller]
+    pub fn dropout(mut self, p: f32) -> Mlp {
+        assert!(
+            (0.0..1.0).contains(&p),
+            "Mlp: dropout probability {p} outside [0, 1)"
+        );
+        self.dropout = p;
+        self
+    }
+
+    /// The layers, with weights drawn from `device`'s seed stream.
+    #[track_caller]
+    pub fn build(&self, device: &Device) -> Sequential {
+        let mut s = Sequential::new();
+        for (i, w) in self.widths.windows(2).enumerate() {
+            s.push(Linear::new(device, w[0], w[1], self.init));
+            if i + 2 < self.widths.len() {
+                s.push(self.activation);
+                if self.dropout > 0.0 {
+                    s.push(Dropout::new(self.dropout));
+                }
+            }
+        }
+        s
+    }
 }
 
 /// KL(N(μ, σ²) ‖ N(0, 1)) summed over latent dims and averaged over rows, from `mu` and
@@ -270,8 +373,8 @@ pub fn kl_unit_gaussian(mu: &Tensor, logvar: &Tensor) -> Tensor {
         logvar.shape()
     );
     let rows = if mu.rank() >= 2 { mu.shape()[0] } else { 1 };
-    let terms = logvar.add_scalar(1.0).sub(&mu.square()).sub(&logvar.exp());
-    terms.sum_all().mul_scalar(-0.5 / rows as f32)
+    let terms = logvar + 1.0 - mu.square() - logvar.exp();
+    terms.sum_all() * (-0.5 / rows as f32)
 }
 
 impl Tensor {
@@ -285,6 +388,6 @@ impl Tensor {
             self.shape(),
             target.shape()
         );
-        self.sub(target).square().sum_all().mul_scalar(0.5)
+        (self - target).square().sum_all() * 0.5
     }
 }

@@ -175,10 +175,7 @@ impl Op for Binary {
             "mul" => (g.mul(b), g.mul(a)),
             "div" => (g.div(b), g.mul(y).div(b).neg()),
             // d/da a^b = b·a^(b-1); d/db a^b = a^b · ln a
-            "pow" => (
-                g.mul(&b.mul(&a.pow(&b.add_scalar(-1.0)))),
-                g.mul(&y.mul(&a.log())),
-            ),
+            "pow" => (g * b * a.pow(&(b - 1.0)), g.mul(&y.mul(&a.log()))),
             "maximum" => {
                 let m = a.ge(b);
                 (g.mul(&m), g.mul(&m.affine(-1.0, 1.0)))
@@ -224,14 +221,17 @@ impl Tensor {
         self.binary("add", other)
     }
     #[track_caller]
+    /// a − b, broadcasting.
     pub fn sub(&self, other: &Tensor) -> Tensor {
         self.binary("sub", other)
     }
     #[track_caller]
+    /// a · b elementwise, broadcasting.
     pub fn mul(&self, other: &Tensor) -> Tensor {
         self.binary("mul", other)
     }
     #[track_caller]
+    /// a / b elementwise, broadcasting.
     pub fn div(&self, other: &Tensor) -> Tensor {
         self.binary("div", other)
     }
@@ -241,10 +241,12 @@ impl Tensor {
         self.binary("pow", other)
     }
     #[track_caller]
+    /// The larger of a and b elementwise (NaN if either is); ties send the gradient to a.
     pub fn maximum(&self, other: &Tensor) -> Tensor {
         self.binary("maximum", other)
     }
     #[track_caller]
+    /// The smaller of a and b elementwise (NaN if either is); ties send the gradient to a.
     pub fn minimum(&self, other: &Tensor) -> Tensor {
         self.binary("minimum", other)
     }
@@ -254,23 +256,28 @@ impl Tensor {
         self.binary("lt", other)
     }
     #[track_caller]
+    /// 1 where a ≤ b, else 0.
     pub fn le(&self, other: &Tensor) -> Tensor {
         self.binary("le", other)
     }
     #[track_caller]
+    /// 1 where a > b, else 0.
     pub fn gt(&self, other: &Tensor) -> Tensor {
         self.binary("gt", other)
     }
     #[track_caller]
+    /// 1 where a ≥ b, else 0.
     pub fn ge(&self, other: &Tensor) -> Tensor {
         self.binary("ge", other)
     }
+    /// 1 where a == b, else 0 (PyTorch's `torch.eq`; NaN equals nothing).
     #[track_caller]
-    pub fn eq_(&self, other: &Tensor) -> Tensor {
+    pub fn eq(&self, other: &Tensor) -> Tensor {
         self.binary("eq", other)
     }
+    /// 1 where a != b, else 0.
     #[track_caller]
-    pub fn ne_(&self, other: &Tensor) -> Tensor {
+    pub fn ne(&self, other: &Tensor) -> Tensor {
         self.binary("ne", other)
     }
     /// Elementwise binary cross-entropy of logits `self` against targets in [0, 1]
@@ -280,41 +287,46 @@ impl Tensor {
         self.binary("bce_logits", target)
     }
 
-    /// `cond != 0 ? self : other`, broadcasting all three.
+    /// `self != 0 ? on_true : on_false` elementwise, broadcasting all three: PyTorch's
+    /// `torch.where(condition, input, other)` with the condition as the receiver (`where` is a
+    /// Rust keyword, and a trailing underscore means in-place in PyTorch). The condition gets no
+    /// gradient.
     #[track_caller]
-    pub fn where_(&self, cond: &Tensor, other: &Tensor) -> Tensor {
-        let Some(out) = broadcast_shapes(self.shape(), other.shape())
-            .and_then(|s| broadcast_shapes(&s, cond.shape()))
+    pub fn where_cond(&self, on_true: &Tensor, on_false: &Tensor) -> Tensor {
+        let Some(out) = broadcast_shapes(on_true.shape(), on_false.shape())
+            .and_then(|s| broadcast_shapes(&s, self.shape()))
         else {
             panic!(
                 "where: shapes {:?} (cond), {:?} and {:?} cannot be broadcast together",
-                cond.shape(),
                 self.shape(),
-                other.shape()
+                on_true.shape(),
+                on_false.shape()
             )
         };
         let op = Where {
             out: out.clone(),
             shapes: [
-                cond.shape().to_vec(),
                 self.shape().to_vec(),
-                other.shape().to_vec(),
+                on_true.shape().to_vec(),
+                on_false.shape().to_vec(),
             ],
         };
-        Tensor::record(op, &[cond, self, other], out)
+        Tensor::record(op, &[self, on_true, on_false], out)
     }
 
     /// A tensor of `shape` filled with `value`.
     #[track_caller]
     pub fn full(device: &crate::Device, shape: &[usize], value: f32) -> Tensor {
         let n = numel(shape);
-        Tensor::record_on(device, Fill { n, value }, &[], shape.to_vec())
+        Tensor::record_on(device, Full { n, value }, &[], shape.to_vec())
     }
     #[track_caller]
+    /// A tensor of `shape` holding zeros.
     pub fn zeros(device: &crate::Device, shape: &[usize]) -> Tensor {
         Tensor::full(device, shape, 0.0)
     }
     #[track_caller]
+    /// A tensor of `shape` holding ones.
     pub fn ones(device: &crate::Device, shape: &[usize]) -> Tensor {
         Tensor::full(device, shape, 1.0)
     }
@@ -355,37 +367,41 @@ impl Op for Where {
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let (c, g) = (&ctx.inputs[0], ctx.grad);
         let zero = Tensor::zeros(g.device(), &[]);
-        vec![None, Some(g.where_(c, &zero)), Some(zero.where_(c, g))]
+        vec![
+            None,
+            Some(c.where_cond(g, &zero)),
+            Some(c.where_cond(&zero, g)),
+        ]
     }
 }
 
-static FILL: Shader = shader!("fill", "fill.wgsl");
+static FULL: Shader = shader!("full", "full.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct FillParams {
+struct FullParams {
     n: u32,
     value: f32,
 }
 
-struct Fill {
+struct Full {
     n: usize,
     value: f32,
 }
 
-impl Op for Fill {
+impl Op for Full {
     fn name(&self) -> &'static str {
-        "fill"
+        "full"
     }
     fn cpu(&self, _: &[&[f64]], outs: &mut [&mut [f64]]) {
         outs[0].fill(self.value as f64);
     }
     fn kernel(&self) -> Kernel {
-        let p = FillParams {
+        let p = FullParams {
             n: self.n as u32,
             value: self.value,
         };
-        Kernel::per_vec4(&FILL, &p, self.n)
+        Kernel::per_vec4(&FULL, &p, self.n)
     }
     fn differentiable(&self) -> bool {
         false

@@ -3,6 +3,13 @@
 //! activation applied as the result is stored, which makes a linear layer one dispatch.
 //! `a.matmul(&b.t())` notices the transpose and reads `b` in place.
 //!
+//! The activation of the epilogue is a row of the unary table: its WGSL body
+//! (`shaders/unary/<name>.wgsl`, defining `f`) is joined to the kernel, so each (kernel,
+//! activation) pair is its own shader, compiled when first used. Activations whose derivative
+//! the backward pass can compute from the stored output (relu, leaky relu, sigmoid, tanh, elu)
+//! are fused always; the others (gelu, gelu_tanh, softplus) only when no gradient will pass
+//! through the product, since their backward needs the value before the activation.
+//!
 //! Kernels (all sum each output in k order, so they give the same bits): `matmul/subgroup.wgsl`
 //! where subgroups have 8 lanes (compiled in the background; `matmul/tiled.wgsl` runs until it
 //! is ready), `matmul/shared.wgsl` (workgroup memory, 128×128 tiles) for large products on
@@ -13,14 +20,49 @@ use crate::Tensor;
 use crate::nn::Activation;
 use crate::op::{BackwardCtx, Kernel, Needs, Op, Shader, shader};
 
-static NAIVE: Shader = shader!("matmul/naive", "matmul/_common.wgsl", "matmul/naive.wgsl");
-static TILED: Shader = shader!("matmul/tiled", "matmul/_common.wgsl", "matmul/tiled.wgsl");
-static SHARED: Shader = shader!("matmul/shared", "matmul/_common.wgsl", "matmul/shared.wgsl");
-static SUBGROUP: Shader = shader!(
-    "matmul/subgroup",
-    "matmul/_common.wgsl",
-    "matmul/subgroup.wgsl"
-);
+/// The unary rows a product can apply as it stores, in the order of the kernel tables below.
+const EPILOGUES: [&str; 9] = [
+    "copy",
+    "relu",
+    "leaky_relu",
+    "sigmoid",
+    "tanh",
+    "elu",
+    "gelu",
+    "gelu_tanh",
+    "softplus",
+];
+
+/// One shader per epilogue for a kernel file: `matmul/_common.wgsl`, the kernel, then the unary
+/// row's body (listed in the order of [`EPILOGUES`]).
+macro_rules! with_epilogues {
+    ($kernel:literal) => {
+        with_epilogues!(
+            $kernel: "copy",
+            "relu",
+            "leaky_relu",
+            "sigmoid",
+            "tanh",
+            "elu",
+            "gelu",
+            "gelu_tanh",
+            "softplus"
+        )
+    };
+    ($kernel:literal: $($act:literal),+) => {
+        [$(shader!(
+            concat!("matmul/", $kernel, ".", $act),
+            "matmul/_common.wgsl",
+            concat!("matmul/", $kernel, ".wgsl"),
+            concat!("unary/", $act, ".wgsl")
+        )),+]
+    };
+}
+
+static NAIVE: [Shader; 9] = with_epilogues!("naive");
+static TILED: [Shader; 9] = with_epilogues!("tiled");
+static SHARED: [Shader; 9] = with_epilogues!("shared");
+static SUBGROUP: [Shader; 9] = with_epilogues!("subgroup");
 
 /// Output tile of the tiled and subgroup kernels (rows and columns).
 const TILE: usize = 64;
@@ -56,24 +98,28 @@ struct Params {
     b_row: u32,
     b_col: u32,
     tiles_m: u32,
-    act: u32,
+    _pad: u32,
     alpha: f32,
     has_bias: u32,
     c_batch: u32,
 }
 
-/// The activations a product can apply as it stores: those whose derivative can be computed
-/// from their output, so the backward pass needs only what the forward pass wrote.
-fn fused_code(act: Activation) -> Option<(u32, f32, &'static str)> {
-    Some(match act {
-        Activation::Identity => (0, 0.0, "identity"),
-        Activation::Relu => (1, 0.0, "relu"),
-        Activation::LeakyRelu(s) if s > 0.0 => (2, s, "leaky_relu"),
-        Activation::Sigmoid => (3, 0.0, "sigmoid"),
-        Activation::Tanh => (4, 0.0, "tanh"),
-        Activation::Elu(a) if a > 0.0 => (5, a, "elu"),
-        _ => return None,
-    })
+/// The unary row (an index into [`EPILOGUES`]) and parameter a product applies to `act` as it
+/// stores, if it can: an output that will carry a gradient fuses only activations whose
+/// derivative is a function of their output (relu, leaky relu and elu with a positive
+/// parameter, sigmoid, tanh), so the backward pass needs only what the forward pass wrote.
+fn epilogue(act: Activation, needs_grad: bool) -> Option<(usize, f32)> {
+    let (row, alpha) = act.unary_row().unwrap_or(("copy", 0.0));
+    let from_output = match act {
+        Activation::Identity | Activation::Relu | Activation::Sigmoid | Activation::Tanh => true,
+        Activation::LeakyRelu(s) | Activation::Elu(s) => s > 0.0,
+        Activation::Gelu | Activation::GeluTanh | Activation::Softplus => false,
+    };
+    if needs_grad && !from_output {
+        return None;
+    }
+    let index = EPILOGUES.iter().position(|&e| e == row)?;
+    Some((index, alpha))
 }
 
 /// The most terms one kernel sums per output; longer products are split (see
@@ -93,7 +139,8 @@ struct MatMul {
     a_batched: bool,
     b_batched: bool,
     has_bias: bool,
-    act: Activation,
+    /// The epilogue's activation: an index into [`EPILOGUES`] and its parameter.
+    act: (usize, f32),
     variant: Variant,
 }
 
@@ -118,7 +165,6 @@ impl MatMul {
 
     fn params(&self, tile: usize) -> Params {
         let (a, b) = self.strides();
-        let (code, alpha, _) = fused_code(self.act).expect("only fusable activations are recorded");
         let u = |x: usize| x as u32;
         Params {
             m: u(self.m),
@@ -133,17 +179,20 @@ impl MatMul {
             b_row: u(b[1]),
             b_col: u(b[2]),
             tiles_m: u(self.m.div_ceil(tile)),
-            act: code,
-            alpha,
+            _pad: 0,
+            alpha: self.act.1,
             has_bias: self.has_bias as u32,
             c_batch: u(self.m * self.n),
         }
     }
 }
 
-fn naive(p: &Params) -> Kernel {
+/// The plain epilogue: no activation.
+const COPY: (usize, f32) = (0, 0.0);
+
+fn naive(shader: &'static Shader, p: &Params) -> Kernel {
     let n = p.batch as u64 * p.m as u64 * p.n as u64;
-    Kernel::per_element(&NAIVE, p, n as usize)
+    Kernel::per_element(shader, p, n as usize)
 }
 
 fn tiled(shader: &'static Shader, p: &Params) -> Kernel {
@@ -165,8 +214,7 @@ impl Op for MatMul {
     fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
         let (sa, sb) = self.strides();
         let (m, n, k) = (self.m, self.n, self.k);
-        let (_, _, act) = fused_code(self.act).expect("fusable");
-        let act = crate::ops::unary::reference(act, self.act_alpha());
+        let act = crate::ops::unary::reference(EPILOGUES[self.act.0], self.act.1);
         for b in 0..self.batch {
             for i in 0..m {
                 for j in 0..n {
@@ -186,27 +234,28 @@ impl Op for MatMul {
 
     fn kernel(&self) -> Kernel {
         let p = self.params(TILE);
-        let shared = || tiled(&SHARED, &self.params(SHARED_TILE));
+        let e = self.act.0;
+        let shared = || tiled(&SHARED[e], &self.params(SHARED_TILE));
         match self.variant {
-            Variant::Naive => naive(&p),
-            Variant::Tiled => tiled(&TILED, &p),
+            Variant::Naive => naive(&NAIVE[e], &p),
+            Variant::Tiled => tiled(&TILED[e], &p),
             Variant::Shared => shared(),
             Variant::Subgroup => {
-                tiled(&SUBGROUP, &p).requiring(Needs::Subgroup8, tiled(&TILED, &p))
+                tiled(&SUBGROUP[e], &p).requiring(Needs::Subgroup8, tiled(&TILED[e], &p))
             }
             // Under 8 rows the tiled kernels load as much per output as the naive one.
-            Variant::Auto if self.m < 8 => naive(&p),
+            Variant::Auto if self.m < 8 => naive(&NAIVE[e], &p),
             Variant::Auto => {
                 // On a GPU the workgroup-memory kernel wins once there are enough of its large
                 // tiles to fill the machine; below that, the smaller tiles spread further.
                 let big_tiles =
                     self.batch * self.m.div_ceil(SHARED_TILE) * self.n.div_ceil(SHARED_TILE);
                 let elsewhere = if big_tiles >= 64 {
-                    shared().requiring(Needs::HardwareGpu, tiled(&TILED, &p))
+                    shared().requiring(Needs::HardwareGpu, tiled(&TILED[e], &p))
                 } else {
-                    tiled(&TILED, &p)
+                    tiled(&TILED[e], &p)
                 };
-                tiled(&SUBGROUP, &p)
+                tiled(&SUBGROUP[e], &p)
                     .requiring(Needs::Subgroup8, elsewhere)
                     .compiled_in_background()
             }
@@ -215,34 +264,29 @@ impl Op for MatMul {
 
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let (a, b) = (&ctx.inputs[0], &ctx.inputs[1]);
-        let (_, _, act) = fused_code(self.act).expect("fusable");
-        // dZ = dY · act'(Z), from the stored output (exact for the fusable activations).
-        let g = if act == "identity" {
+        // dZ = dY · act'(Z), from the stored output (exact for the activations fused when a
+        // gradient is needed; see `epilogue`).
+        let (row, alpha) = (EPILOGUES[self.act.0], self.act.1);
+        let g = if row == "copy" {
             ctx.grad.clone()
         } else {
-            crate::ops::unary::grad_from_output(act, self.act_alpha(), ctx.output, ctx.grad)
+            crate::ops::unary::grad_from_output(row, alpha, ctx.output, ctx.grad)
         };
         let (ta, tb) = (self.trans_a, self.trans_b);
         // d op(A) = G op(B)ᵀ and d op(B) = op(A)ᵀ G, transposed back where the operand was.
         let da = if ta {
-            b.matmul_t(&g, tb, true)
+            b.matmul_transposed(&g, tb, true)
         } else {
-            g.matmul_t(b, false, !tb)
+            g.matmul_transposed(b, false, !tb)
         };
         let db = if tb {
-            g.matmul_t(a, true, ta)
+            g.matmul_transposed(a, true, ta)
         } else {
-            a.matmul_t(&g, !ta, false)
+            a.matmul_transposed(&g, !ta, false)
         };
         // The bias gradient is G summed down to the bias's shape (the tape does the summing).
         let dbias = self.has_bias.then_some(g);
         vec![Some(da), Some(db), dbias]
-    }
-}
-
-impl MatMul {
-    fn act_alpha(&self) -> f32 {
-        fused_code(self.act).map_or(0.0, |(_, a, _)| a)
     }
 }
 
@@ -259,25 +303,18 @@ impl Tensor {
             ta,
             tb,
             None,
-            Activation::Identity,
+            COPY,
             Variant::Auto,
             (self.shape(), other.shape()),
         )
     }
 
-    /// `op(self) · op(other)` with op = transpose where the flag is set.
+    /// `op(self) · op(other)` with op = transpose where the flag is set (the backward rules'
+    /// products; users write `a.t().matmul(&b)`, which reads `a` in place the same way).
     #[track_caller]
-    pub fn matmul_t(&self, other: &Tensor, trans_a: bool, trans_b: bool) -> Tensor {
+    pub(crate) fn matmul_transposed(&self, other: &Tensor, trans_a: bool, trans_b: bool) -> Tensor {
         let shown = (self.shape(), other.shape());
-        self.product(
-            other,
-            trans_a,
-            trans_b,
-            None,
-            Activation::Identity,
-            Variant::Auto,
-            shown,
-        )
+        self.product(other, trans_a, trans_b, None, COPY, Variant::Auto, shown)
     }
 
     /// The same product through a chosen kernel (the differential table checks each one).
@@ -291,15 +328,7 @@ impl Tensor {
         variant: Variant,
     ) -> Tensor {
         let shown = (self.shape(), other.shape());
-        self.product(
-            other,
-            trans_a,
-            trans_b,
-            None,
-            Activation::Identity,
-            variant,
-            shown,
-        )
+        self.product(other, trans_a, trans_b, None, COPY, variant, shown)
     }
 
     /// A dense layer in one dispatch: `act(self · weightᵀ + bias)` with `self` of shape
@@ -336,10 +365,13 @@ impl Tensor {
         }
         let rows = self.numel() / weight.shape()[1].max(1);
         let x = self.reshape(&[rows, weight.shape()[1]]);
-        let (fused, later) = if fused_code(act).is_some() {
-            (act, None)
-        } else {
-            (Activation::Identity, Some(act))
+        let needs_grad = self.device().grad_enabled()
+            && (self.requires_grad()
+                || weight.requires_grad()
+                || bias.is_some_and(Tensor::requires_grad));
+        let (fused, later) = match epilogue(act, needs_grad) {
+            Some(e) => (e, None),
+            None => (COPY, Some(act)),
         };
         let y = x.product(
             weight,
@@ -380,7 +412,7 @@ impl Tensor {
         ta: bool,
         tb: bool,
         bias: Option<&Tensor>,
-        act: Activation,
+        act: (usize, f32),
         variant: Variant,
         (shown_a, shown_b): (&[usize], &[usize]),
     ) -> Tensor {
@@ -423,15 +455,18 @@ impl Tensor {
                     let a = self.narrow(axis_a as isize, start, len);
                     let b = other.narrow(axis_b as isize, start, len);
                     let shown = (shown_a, shown_b);
-                    a.product(&b, ta, tb, None, Activation::Identity, variant, shown)
+                    a.product(&b, ta, tb, None, COPY, variant, shown)
                 })
                 .reduce(|sum, part| sum.add(&part))
                 .expect("k > K_PIECE");
             let y = match bias {
-                Some(b) => y.add(b),
+                Some(b) => y + b,
                 None => y,
             };
-            return crate::nn::Module::forward(&act, &y);
+            return match act {
+                COPY => y,
+                (row, alpha) => y.unary(EPILOGUES[row], alpha, 0.0),
+            };
         }
         let mut out = batch_shape.to_vec();
         out.extend([m, n]);

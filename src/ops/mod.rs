@@ -2,6 +2,7 @@
 
 pub(crate) mod binary;
 pub mod matmul;
+mod operators;
 pub(crate) mod random;
 pub(crate) mod reduce;
 pub(crate) mod shape;

@@ -176,10 +176,10 @@ impl Op for Reduce {
         let g = self.expand(ctx.grad, x.shape());
         let gx = match self.kind {
             Kind::Sum if self.scale == 1.0 => g,
-            Kind::Sum => g.mul_scalar(self.scale),
+            Kind::Sum => g * self.scale,
             Kind::Max | Kind::Min => {
                 // Ties share the gradient equally.
-                let hit = x.eq_(&self.expand(ctx.output, x.shape()));
+                let hit = x.eq(&self.expand(ctx.output, x.shape()));
                 let count = Reduce {
                     kind: Kind::Sum,
                     scale: 1.0,
@@ -295,34 +295,75 @@ impl Tensor {
         Tensor::record(op, &[self], out_shape)
     }
 
-    /// Sum along `axis` (negative counts from the end); `keepdim` keeps it with length 1.
+    /// Sum along `axis` (negative counts from the end), which is removed.
     #[track_caller]
-    pub fn sum(&self, axis: isize, keepdim: bool) -> Tensor {
-        self.reduce(Kind::Sum, "sum", axis, keepdim, 1.0)
+    pub fn sum(&self, axis: isize) -> Tensor {
+        self.reduce(Kind::Sum, "sum", axis, false, 1.0)
     }
 
-    /// Mean along `axis` (NaN for an empty axis).
+    /// Sum along `axis`, kept with length 1 (PyTorch's `keepdim=True`).
     #[track_caller]
-    pub fn mean(&self, axis: isize, keepdim: bool) -> Tensor {
+    pub fn sum_keepdim(&self, axis: isize) -> Tensor {
+        self.reduce(Kind::Sum, "sum", axis, true, 1.0)
+    }
+
+    /// Mean along `axis`, which is removed (NaN for an empty axis).
+    #[track_caller]
+    pub fn mean(&self, axis: isize) -> Tensor {
+        self.mean_dim(axis, false)
+    }
+
+    /// Mean along `axis`, kept with length 1.
+    #[track_caller]
+    pub fn mean_keepdim(&self, axis: isize) -> Tensor {
+        self.mean_dim(axis, true)
+    }
+
+    #[track_caller]
+    fn mean_dim(&self, axis: isize, keepdim: bool) -> Tensor {
         let len = self.dim_for("mean", axis);
         self.reduce(Kind::Sum, "mean", axis, keepdim, 1.0 / len as f32)
     }
 
-    /// Maximum along `axis` (−inf for an empty axis; NaN if any element is NaN).
+    /// Maximum along `axis`, which is removed (−inf for an empty axis; NaN if any element is
+    /// NaN). Tied maxima share the gradient equally.
     #[track_caller]
-    pub fn max(&self, axis: isize, keepdim: bool) -> Tensor {
-        self.reduce(Kind::Max, "max", axis, keepdim, 1.0)
+    pub fn max(&self, axis: isize) -> Tensor {
+        self.reduce(Kind::Max, "max", axis, false, 1.0)
     }
 
-    /// Minimum along `axis`.
+    /// Maximum along `axis`, kept with length 1.
     #[track_caller]
-    pub fn min(&self, axis: isize, keepdim: bool) -> Tensor {
-        self.reduce(Kind::Min, "min", axis, keepdim, 1.0)
+    pub fn max_keepdim(&self, axis: isize) -> Tensor {
+        self.reduce(Kind::Max, "max", axis, true, 1.0)
     }
 
-    /// Index of the first maximum along `axis`, as f32 (no gradient).
+    /// Minimum along `axis`, which is removed (+inf for an empty axis).
     #[track_caller]
-    pub fn argmax(&self, axis: isize, keepdim: bool) -> Tensor {
+    pub fn min(&self, axis: isize) -> Tensor {
+        self.reduce(Kind::Min, "min", axis, false, 1.0)
+    }
+
+    /// Minimum along `axis`, kept with length 1.
+    #[track_caller]
+    pub fn min_keepdim(&self, axis: isize) -> Tensor {
+        self.reduce(Kind::Min, "min", axis, true, 1.0)
+    }
+
+    /// Index of the first maximum along `axis`, which is removed, as f32 (no gradient).
+    #[track_caller]
+    pub fn argmax(&self, axis: isize) -> Tensor {
+        self.argmax_dim(axis, false)
+    }
+
+    /// Index of the first maximum along `axis`, kept with length 1.
+    #[track_caller]
+    pub fn argmax_keepdim(&self, axis: isize) -> Tensor {
+        self.argmax_dim(axis, true)
+    }
+
+    #[track_caller]
+    fn argmax_dim(&self, axis: isize, keepdim: bool) -> Tensor {
         let a = self.axis_of("argmax", axis);
         let (outer, len, inner) = split_at_axis(self.shape(), a);
         assert!(
@@ -340,40 +381,54 @@ impl Tensor {
             );
             let x = self.detach();
             let dev = self.device();
-            let hit = x.eq_(&x.max(a as isize, true));
+            let hit = x.eq(&x.max_keepdim(a as isize));
             let mut iota_shape = vec![len];
             iota_shape.extend(std::iter::repeat_n(1, self.rank() - a - 1));
             let iota = Tensor::from_vec(dev, (0..len).map(|i| i as f32).collect(), &iota_shape)
                 .expect("the shape holds len values");
             let never = Tensor::scalar(dev, f32::INFINITY);
-            return iota.where_(&hit, &never).min(a as isize, keepdim).detach();
+            let first = hit.where_cond(&iota, &never);
+            let first = if keepdim {
+                first.min_keepdim(a as isize)
+            } else {
+                first.min(a as isize)
+            };
+            return first.detach();
         }
         Tensor::record(ArgMax { outer, len, inner }, &[self], out)
     }
 
-    /// Population variance along `axis` (divides by n): mean((x − mean)²).
+    /// Population variance along `axis`, which is removed (divides by n, PyTorch's
+    /// `correction=0`): mean((x − mean)²).
     #[track_caller]
-    pub fn var(&self, axis: isize, keepdim: bool) -> Tensor {
-        let mu = self.mean(axis, true);
-        self.sub(&mu).square().mean(axis, keepdim)
+    pub fn var(&self, axis: isize) -> Tensor {
+        let mu = self.mean_keepdim(axis);
+        (self - &mu).square().mean(axis)
+    }
+
+    /// Population variance along `axis`, kept with length 1.
+    #[track_caller]
+    pub fn var_keepdim(&self, axis: isize) -> Tensor {
+        let mu = self.mean_keepdim(axis);
+        (self - &mu).square().mean_keepdim(axis)
     }
 
     /// Sum of all elements (a scalar; 0 for an empty tensor).
     #[track_caller]
     pub fn sum_all(&self) -> Tensor {
-        self.reshape(&[self.numel()]).sum(0, false)
+        self.reshape(&[self.numel()]).sum(0)
     }
 
     /// Mean of all elements.
     #[track_caller]
     pub fn mean_all(&self) -> Tensor {
-        self.reshape(&[self.numel()]).mean(0, false)
+        self.reshape(&[self.numel()]).mean(0)
     }
 
     /// Maximum of all elements.
     #[track_caller]
     pub fn max_all(&self) -> Tensor {
-        self.reshape(&[self.numel()]).max(0, false)
+        self.reshape(&[self.numel()]).max(0)
     }
 
     #[track_caller]
@@ -397,13 +452,13 @@ impl Tensor {
         let mut t = if lead > 0 {
             let rest = &self.shape()[lead..];
             self.reshape(&[&[numel(&self.shape()[..lead])], rest].concat())
-                .sum(0, false)
+                .sum(0)
         } else {
             self.clone()
         };
         for (d, &n) in shape.iter().enumerate() {
             if n == 1 && t.shape()[d] != 1 {
-                t = t.sum(d as isize, true);
+                t = t.sum_keepdim(d as isize);
             }
         }
         t.reshape(shape)

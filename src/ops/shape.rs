@@ -585,7 +585,7 @@ impl Tensor {
         )
     }
 
-    /// Rows of `self` (shape [rows, ...]) picked by `index` (shape [k], integer values):
+    /// Rows of `self` (shape `[rows, ...]`) picked by `index` (shape `[k]`, integer values):
     /// result [k, ...]. An index out of range gives a row of NaN.
     #[track_caller]
     pub fn gather_rows(&self, index: &Tensor) -> Tensor {

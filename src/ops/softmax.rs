@@ -187,13 +187,13 @@ impl Tensor {
     /// reductions are chunked). The row maximum is a constant for the gradient: both functions
     /// are invariant to shifting a row.
     fn wide_rows(&self, kind: Kind) -> Tensor {
-        let shifted = self.sub(&self.max(-1, true).detach());
+        let shifted = self.sub(&self.max_keepdim(-1).detach());
         match kind {
             Kind::Softmax => {
                 let e = shifted.exp();
-                e.div(&e.sum(-1, true))
+                e.div(&e.sum_keepdim(-1))
             }
-            _ => shifted.sub(&shifted.exp().sum(-1, true).log()),
+            _ => shifted.sub(&shifted.exp().sum_keepdim(-1).log()),
         }
     }
 
@@ -221,7 +221,7 @@ impl Tensor {
         let (rows, cols) = (self.shape()[0], self.shape()[1]);
         if cols > crate::op::MAX_LOOP {
             let picked = self.wide_rows(Kind::LogSoftmax).mul(&labels.one_hot(cols));
-            return picked.sum(-1, false).neg();
+            return picked.sum(-1).neg();
         }
         let op = RowOp {
             kind: Kind::CrossEntropy,
@@ -234,7 +234,7 @@ impl Tensor {
     /// Mean cross-entropy of logits `[n, classes]` against integer labels `[n]` (a scalar).
     #[track_caller]
     pub fn cross_entropy(&self, labels: &Tensor) -> Tensor {
-        self.cross_entropy_rows(labels).mean(0, false)
+        self.cross_entropy_rows(labels).mean(0)
     }
 
     /// Mean squared error, mean((self − target)²).

@@ -46,11 +46,18 @@ fn power(x: f64, e: f64) -> f64 {
     if e == 0.0 { 1.0 } else { x.powf(e) }
 }
 
+/// Φ(x), the standard normal CDF, from libm's erfc (accurate to the last bits of an f64, also in
+/// the tails).
+fn normal_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+
+/// √(2/π) and the cubic coefficient of GELU's tanh form.
 const GELU_C: f64 = 0.797_884_560_802_865_4;
 const GELU_K: f64 = 0.044715;
 
 /// The unary functions, in the order of [`Unary`]'s `f` index.
-pub(crate) static UNARY: [UnaryDef; 20] = [
+pub(crate) static UNARY: [UnaryDef; 21] = [
     unary_row!("neg", |x, _, _| -x, |_, _, _, _| -1.0),
     unary_row!("exp", |x, _, _| x.exp(), |_, y, _, _| y),
     unary_row!("log", |x, _, _| x.ln(), |x, _, _, _| 1.0 / x),
@@ -76,10 +83,16 @@ pub(crate) static UNARY: [UnaryDef; 20] = [
     unary_row!("tanh", |x, _, _| x.tanh(), |_, y, _, _| 1.0 - y * y),
     unary_row!(
         "gelu",
-        |x, _, _| 0.5 * x * (1.0 + (GELU_C * (x + GELU_K * x.powi(3))).tanh()),
+        |x, _, _| x * normal_cdf(x),
+        |x, _, _, _| normal_cdf(x) + x * (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt()
+    ),
+    unary_row!(
+        "gelu_tanh",
+        // (1 + tanh u)/2 = σ(2u): no cancellation in the negative tail.
+        |x, _, _| x * sigmoid(2.0 * GELU_C * (x + GELU_K * x.powi(3))),
         |x, _, _, _| {
-            let t = (GELU_C * (x + GELU_K * x.powi(3))).tanh();
-            0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * GELU_C * (1.0 + 3.0 * GELU_K * x * x)
+            let s = sigmoid(2.0 * GELU_C * (x + GELU_K * x.powi(3)));
+            s + 2.0 * x * s * (1.0 - s) * GELU_C * (1.0 + 3.0 * GELU_K * x * x)
         }
     ),
     unary_row!(
@@ -106,7 +119,7 @@ pub(crate) static UNARY: [UnaryDef; 20] = [
     ),
     unary_row!("sin", |x, _, _| x.sin(), |x, _, _, _| x.cos()),
     unary_row!("cos", |x, _, _| x.cos(), |x, _, _, _| -x.sin()),
-    unary_row!("identity", |x, _, _| x, |_, _, _, _| 1.0),
+    unary_row!("copy", |x, _, _| x, |_, _, _, _| 1.0),
 ];
 
 fn def(name: &str) -> usize {
@@ -233,7 +246,7 @@ impl Op for Assign {
             a: 0.0,
             b: 0.0,
         };
-        Kernel::per_vec4(&UNARY[def("identity")].forward, &p, self.n)
+        Kernel::per_vec4(&UNARY[def("copy")].forward, &p, self.n)
     }
 }
 
@@ -283,14 +296,17 @@ impl Tensor {
         self.unary("log", 0.0, 0.0)
     }
     #[track_caller]
+    /// √x
     pub fn sqrt(&self) -> Tensor {
         self.unary("sqrt", 0.0, 0.0)
     }
     #[track_caller]
+    /// |x| (the gradient at 0 is 0).
     pub fn abs(&self) -> Tensor {
         self.unary("abs", 0.0, 0.0)
     }
     #[track_caller]
+    /// max(x, 0) (the gradient at 0 is 0).
     pub fn relu(&self) -> Tensor {
         self.unary("relu", 0.0, 0.0)
     }
@@ -305,13 +321,21 @@ impl Tensor {
         self.unary("sigmoid", 0.0, 0.0)
     }
     #[track_caller]
+    /// tanh x, finite for every finite x.
     pub fn tanh(&self) -> Tensor {
         self.unary("tanh", 0.0, 0.0)
     }
-    /// GELU in its tanh form (PyTorch's `approximate="tanh"`).
+    /// GELU, x·Φ(x) with Φ the standard normal CDF (the exact erf form: PyTorch's and JAX's
+    /// default).
     #[track_caller]
     pub fn gelu(&self) -> Tensor {
         self.unary("gelu", 0.0, 0.0)
+    }
+    /// GELU in its tanh form, x/2 · (1 + tanh(√(2/π) (x + 0.044715 x³))) (PyTorch's
+    /// `approximate="tanh"`, JAX's `approximate=True`).
+    #[track_caller]
+    pub fn gelu_tanh(&self) -> Tensor {
+        self.unary("gelu_tanh", 0.0, 0.0)
     }
     /// ln(1 + eˣ), stable for any input.
     #[track_caller]
@@ -329,14 +353,7 @@ impl Tensor {
         self.unary("affine", a, b)
     }
     #[track_caller]
-    pub fn add_scalar(&self, s: f32) -> Tensor {
-        self.affine(1.0, s)
-    }
-    #[track_caller]
-    pub fn mul_scalar(&self, s: f32) -> Tensor {
-        self.affine(s, 0.0)
-    }
-    #[track_caller]
+    /// x²
     pub fn square(&self) -> Tensor {
         self.unary("square", 0.0, 0.0)
     }
@@ -357,16 +374,18 @@ impl Tensor {
         self.unary("clamp", lo, hi)
     }
     #[track_caller]
+    /// sin x
     pub fn sin(&self) -> Tensor {
         self.unary("sin", 0.0, 0.0)
     }
     #[track_caller]
+    /// cos x
     pub fn cos(&self) -> Tensor {
         self.unary("cos", 0.0, 0.0)
     }
     /// A copy (a new node with the same values; gradients pass unchanged).
     #[track_caller]
     pub fn copy(&self) -> Tensor {
-        self.unary("identity", 0.0, 0.0)
+        self.unary("copy", 0.0, 0.0)
     }
 }

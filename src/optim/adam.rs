@@ -42,11 +42,13 @@ impl Adam {
         }
     }
 
+    /// The decay rates of the first and second moment estimates (default 0.9, 0.999).
     pub fn betas(mut self, beta1: f32, beta2: f32) -> Adam {
         self.betas = (beta1, beta2);
         self
     }
 
+    /// The term added to √v̂ in the denominator (default 1e-8).
     pub fn eps(mut self, eps: f32) -> Adam {
         self.eps = eps;
         self

@@ -40,6 +40,7 @@ impl Rprop {
         }
     }
 
+    /// The factors by which a step size shrinks when the gradient changes sign and grows when it keeps it (default 0.5, 1.2).
     pub fn etas(mut self, minus: f32, plus: f32) -> Rprop {
         assert!(
             0.0 < minus && minus < 1.0 && plus > 1.0,
@@ -49,6 +50,7 @@ impl Rprop {
         self
     }
 
+    /// The smallest and largest step sizes (default 1e-6, 50).
     pub fn step_limits(mut self, min: f32, max: f32) -> Rprop {
         self.limits = (min, max);
         self

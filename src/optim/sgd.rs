@@ -20,6 +20,7 @@ pub struct Sgd {
 }
 
 impl Sgd {
+    /// Plain SGD over `params` at learning rate `lr`; add momentum, Nesterov and weight decay with the builders.
     pub fn new(params: &[(String, Tensor)], lr: f32) -> Sgd {
         Sgd {
             slots: slots(params, 0, 0.0),

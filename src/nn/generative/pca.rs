@@ -6,7 +6,9 @@
 /// The top principal components of a data set.
 #[derive(Clone, Debug)]
 pub struct Pca {
+    /// Values per sample.
     pub dim: usize,
+    /// The per-value mean subtracted before projecting.
     pub mean: Vec<f64>,
     /// `k` unit vectors of length `dim`, one after another, by decreasing variance.
     pub components: Vec<f64>,

@@ -1,4 +1,4 @@
-// fill.wgsl — out[i] = value (zeros, ones, constants), four elements per invocation.
+// full.wgsl — out[i] = value (zeros, ones, constants), four elements per invocation.
 // bindings: 0 out (write), 1 params
 
 struct Params {

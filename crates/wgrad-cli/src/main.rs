@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use wgrad::check::{self, Comparison};
-use wgrad::ops::matmul::Variant;
-use wgrad::{Device, DeviceOptions};
+use wgrad::{Device, DeviceOptions, Variant};
+use wgrad_cli::{figures, rows};
 
 #[derive(Parser)]
 #[command(
@@ -182,7 +182,7 @@ fn check(adapter: Option<String>, only: Option<String>, verbose: bool) -> wgrad:
         adapter,
         ..Default::default()
     })?;
-    let rows: Vec<_> = check::cases()
+    let rows: Vec<_> = rows::cases()
         .into_iter()
         .filter(|c| only.as_deref().is_none_or(|o| c.op == o))
         .collect();
@@ -275,7 +275,6 @@ fn bench(
     peak_gflops: Option<f64>,
     profile: bool,
 ) -> wgrad::Result<ExitCode> {
-    use wgrad::bench;
     let dev = Device::gpu_with(DeviceOptions {
         adapter,
         profile,
@@ -286,7 +285,7 @@ fn bench(
     if !json {
         println!("benchmarks on {} (median of {reps})", dev.name());
     }
-    type Job<'a> = Box<dyn Fn() -> wgrad::Result<bench::Figure> + 'a>;
+    type Job<'a> = Box<dyn Fn() -> wgrad::Result<wgrad::bench::Figure> + 'a>;
     let mut jobs: Vec<(String, Job)> = Vec::new();
     let dev = &dev;
     if want("matmul") {
@@ -294,10 +293,10 @@ fn bench(
             jobs.push((
                 format!("matmul {n}"),
                 Box::new(move || {
-                    let mut f = bench::matmul(dev, n, reps, kernel)?;
+                    let mut f = figures::matmul(dev, n, reps, kernel)?;
                     if let Some(peak) = peak_gflops {
                         f.ceiling = Some((peak, "adapter FP32 peak".into()));
-                    } else if cpu_adapter && let Some(c) = bench::gemm_ceiling(n, reps) {
+                    } else if cpu_adapter && let Some(c) = figures::gemm_ceiling(n, reps) {
                         f.ceiling = Some((c, "gemm crate f32 GEMM on the host".into()));
                     }
                     Ok(f)
@@ -325,7 +324,7 @@ fn bench(
         for (name, mkn, t) in shapes {
             jobs.push((
                 name.to_string(),
-                Box::new(move || bench::matmul_shape(dev, name, mkn, t, reps, kernel)),
+                Box::new(move || figures::matmul_shape(dev, name, mkn, t, reps, kernel)),
             ));
         }
     }
@@ -333,7 +332,7 @@ fn bench(
         for (opt, every) in [("sgd", false), ("sgd", true), ("adam", false)] {
             jobs.push((
                 format!("mlp {opt}"),
-                Box::new(move || bench::mlp_step(dev, opt, reps, every)),
+                Box::new(move || figures::mlp_step(dev, opt, reps, every)),
             ));
         }
     }
@@ -342,10 +341,10 @@ fn bench(
         jobs.push((
             "add".into(),
             Box::new(move || {
-                let mut f = bench::add(dev, n, reps)?;
+                let mut f = figures::add(dev, n, reps)?;
                 if cpu_adapter {
                     f.ceiling = Some((
-                        bench::host_add_bandwidth(n, reps),
+                        figures::host_add_bandwidth(n, reps),
                         "host c = a + b, one thread".into(),
                     ));
                 }
@@ -354,18 +353,18 @@ fn bench(
         ));
     }
     if want("sum") {
-        jobs.push(("sum".into(), Box::new(move || bench::sum(dev, n, reps))));
+        jobs.push(("sum".into(), Box::new(move || figures::sum(dev, n, reps))));
     }
     if want("peak") {
         jobs.push((
             "fma peak".into(),
-            Box::new(move || bench::fma_peak(dev, reps)),
+            Box::new(move || wgrad::bench::fma_peak(dev, reps)),
         ));
     }
     if want("overhead") {
         jobs.push((
             "overhead".into(),
-            Box::new(move || bench::host_overhead(dev, reps)),
+            Box::new(move || figures::host_overhead(dev, reps)),
         ));
     }
     let bar = indicatif::ProgressBar::new(jobs.len() as u64).with_style(
