@@ -782,12 +782,13 @@ fn activations_of_extreme_inputs_are_finite_where_the_maths_is() {
     ];
     let positive = [f32::MIN_POSITIVE, 1e-30, 1e-10, 1.0, 1e10, 1e30, f32::MAX];
     type F = fn(&Tensor) -> Tensor;
-    let ops: [(&str, F, &[f32]); 9] = [
+    let ops: [(&str, F, &[f32]); 10] = [
         ("sigmoid", |t| t.sigmoid(), &xs),
         ("tanh", |t| t.tanh(), &xs),
         ("softplus", |t| t.softplus(), &xs),
         ("elu", |t| t.elu(1.0), &xs),
         ("gelu", |t| t.gelu(), &xs),
+        ("gelu_tanh", |t| t.gelu_tanh(), &xs),
         ("exp of negatives", |t| t.neg().abs().neg().exp(), &xs),
         ("log", |t| t.log(), &positive),
         ("sqrt", |t| t.sqrt(), &positive),

@@ -287,10 +287,11 @@ impl Tensor {
         self.binary("bce_logits", target)
     }
 
-    /// `self != 0 ? on_true : on_false` elementwise, broadcasting all three: PyTorch's
-    /// `torch.where(condition, input, other)` with the condition as the receiver (`where` is a
-    /// Rust keyword, and a trailing underscore means in-place in PyTorch). The condition gets no
-    /// gradient.
+    /// `self != 0 ? on_true : on_false` elementwise, broadcasting all three: the function
+    /// `torch.where(condition, input, other)`, in that order, with the condition as the receiver
+    /// (`where` is a Rust keyword, and a trailing underscore means in-place in PyTorch; torch's
+    /// method `input.where(condition, other)` puts the input first instead). The condition gets
+    /// no gradient.
     #[track_caller]
     pub fn where_cond(&self, on_true: &Tensor, on_false: &Tensor) -> Tensor {
         let Some(out) = broadcast_shapes(on_true.shape(), on_false.shape())

@@ -333,7 +333,8 @@ impl Tensor {
 
     /// A dense layer in one dispatch: `act(self · weightᵀ + bias)` with `self` of shape
     /// `[.., in]`, `weight` `[out, in]` (PyTorch's layout) and `bias` `[out]`. Activations whose
-    /// derivative needs their input (gelu, softplus) run as a second op.
+    /// derivative needs their input (gelu, gelu_tanh, softplus) are fused only when no gradient
+    /// will pass through the layer (evaluation, `no_grad`); otherwise they run as a second op.
     #[track_caller]
     pub fn linear(&self, weight: &Tensor, bias: Option<&Tensor>, act: Activation) -> Tensor {
         self.linear_variant(weight, bias, act, Variant::Auto)

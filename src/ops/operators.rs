@@ -47,65 +47,53 @@ tensor_tensor!(Sub, sub);
 tensor_tensor!(Mul, mul);
 tensor_tensor!(Div, div);
 
-/// `tensor op scalar` and `scalar op tensor`, each written as one affine map of the tensor
-/// (`$right(x, s)` and `$left(s, x)`), for owned and borrowed tensors.
+/// `tensor op scalar` and `scalar op tensor`, each one affine map of the tensor: `$right` with
+/// the tensor `$x` and the scalar `$s` in scope, and `$left` likewise. The expressions are
+/// written into each `#[track_caller]` method (not called as closures, which cannot pass the
+/// caller's line on), so the recorded op names the line that wrote the operator.
 macro_rules! tensor_scalar {
-    ($trait:ident, $method:ident, $right:expr, $left:expr) => {
+    ($trait:ident, $method:ident, |$x:ident, $s:ident| $right:expr, |$s2:ident, $x2:ident| $left:expr) => {
         impl $trait<f32> for &Tensor {
             type Output = Tensor;
             #[track_caller]
-            fn $method(self, s: f32) -> Tensor {
-                $right(self, s)
+            fn $method(self, $s: f32) -> Tensor {
+                let $x: &Tensor = self;
+                $right
             }
         }
         impl $trait<f32> for Tensor {
             type Output = Tensor;
             #[track_caller]
-            fn $method(self, s: f32) -> Tensor {
-                $right(&self, s)
+            fn $method(self, $s: f32) -> Tensor {
+                let $x: &Tensor = &self;
+                $right
             }
         }
         impl $trait<&Tensor> for f32 {
             type Output = Tensor;
             #[track_caller]
-            fn $method(self, x: &Tensor) -> Tensor {
-                $left(self, x)
+            fn $method(self, $x2: &Tensor) -> Tensor {
+                let $s2: f32 = self;
+                $left
             }
         }
         impl $trait<Tensor> for f32 {
             type Output = Tensor;
             #[track_caller]
-            fn $method(self, x: Tensor) -> Tensor {
-                $left(self, &x)
+            fn $method(self, $x2: Tensor) -> Tensor {
+                let ($s2, $x2): (f32, &Tensor) = (self, &$x2);
+                $left
             }
         }
     };
 }
 
-tensor_scalar!(
-    Add,
-    add,
-    |x: &Tensor, s| x.affine(1.0, s),
-    |s, x: &Tensor| x.affine(1.0, s)
-);
-tensor_scalar!(
-    Sub,
-    sub,
-    |x: &Tensor, s: f32| x.affine(1.0, -s),
-    |s, x: &Tensor| x.affine(-1.0, s)
-);
-tensor_scalar!(
-    Mul,
-    mul,
-    |x: &Tensor, s| x.affine(s, 0.0),
-    |s, x: &Tensor| x.affine(s, 0.0)
-);
-tensor_scalar!(
-    Div,
-    div,
-    |x: &Tensor, s: f32| x.affine(1.0 / s, 0.0),
-    |s, x: &Tensor| x.recip().affine(s, 0.0)
-);
+tensor_scalar!(Add, add, |x, s| x.affine(1.0, s), |s, x| x.affine(1.0, s));
+tensor_scalar!(Sub, sub, |x, s| x.affine(1.0, -s), |s, x| x.affine(-1.0, s));
+tensor_scalar!(Mul, mul, |x, s| x.affine(s, 0.0), |s, x| x.affine(s, 0.0));
+tensor_scalar!(Div, div, |x, s| x.affine(1.0 / s, 0.0), |s, x| x
+    .recip()
+    .affine(s, 0.0));
 
 impl Neg for &Tensor {
     type Output = Tensor;

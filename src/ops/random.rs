@@ -149,6 +149,6 @@ impl Tensor {
             return self.clone();
         }
         let keep = Tensor::bernoulli(self.device(), self.shape(), 1.0 - p);
-        self * keep * (1.0 / (1.0 - p))
+        self * (keep * (1.0 / (1.0 - p)))
     }
 }

@@ -5,7 +5,7 @@ use crate::Tensor;
 use crate::op::{BackwardCtx, Kernel, Op, Shader, pack8, shader};
 use crate::shape::{self, broadcasts_to, contiguous_strides, numel, resolve_axis, split_at_axis};
 
-static COPY: Shader = shader!("shape/copy", "shape/copy.wgsl");
+static STRIDED_COPY: Shader = shader!("shape/strided_copy", "shape/strided_copy.wgsl");
 static PAD: Shader = shader!("shape/pad", "shape/pad.wgsl");
 static CONCAT: Shader = shader!("shape/concat", "shape/concat.wgsl");
 static GATHER_ROWS: Shader = shader!("shape/gather_rows", "shape/gather_rows.wgsl");
@@ -90,7 +90,7 @@ impl Op for StridedCopy {
             shape: pack8(&self.out, 1),
             strides: pack8(&self.strides, 0),
         };
-        Kernel::per_element(&COPY, &p, numel(&self.out))
+        Kernel::per_element(&STRIDED_COPY, &p, numel(&self.out))
     }
     fn swaps_last_two(&self) -> bool {
         match &self.kind {

@@ -1,11 +1,12 @@
 //! The `wgrad` command: `info` (adapters and the limits that matter), `check` (every kernel
-//! against the CPU reference on this adapter).
+//! against the CPU reference on this adapter), `bench` (kernels and a training step, timed).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use wgrad::check::{self, Comparison};
+use wgrad::progress::{Bar, Progress, Silent};
 use wgrad::{Device, DeviceOptions, Variant};
 use wgrad_cli::{figures, rows};
 
@@ -13,7 +14,7 @@ use wgrad_cli::{figures, rows};
 #[command(
     name = "wgrad",
     version,
-    about = "GPU training engine: adapter info and kernel checks"
+    about = "GPU training engine: adapter info, kernel checks and benchmarks"
 )]
 struct Cli {
     /// Adapter: an index from `wgrad info` or part of its name (default: WGRAD_ADAPTER, then
@@ -195,14 +196,12 @@ fn check(adapter: Option<String>, only: Option<String>, verbose: bool) -> wgrad:
         rows.len(),
         gpu.name()
     );
-    let bar = indicatif::ProgressBar::new(rows.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
-            .expect("valid template"),
-    );
+    let mut bar = Bar::new();
+    bar.start("checking", rows.len() as u64);
     // Per op: rows, worst forward, worst gradient, failures.
     let mut ops: BTreeMap<&str, (usize, Comparison, Comparison, Vec<String>)> = BTreeMap::new();
-    for case in &rows {
-        bar.set_message(case.label());
+    for (i, case) in rows.iter().enumerate() {
+        bar.update(i as u64, &case.label());
         let r = check::differential(case, &gpu)?;
         let e = ops.entry(case.op).or_default();
         e.0 += 1;
@@ -220,14 +219,16 @@ fn check(adapter: Option<String>, only: Option<String>, verbose: bool) -> wgrad:
                     .map(|b| format!(" | grad {b}"))
                     .collect::<String>()
             );
-            bar.suspend(|| println!("{} {line}", if r.pass() { "ok  " } else { "FAIL" }));
+            bar.println(&format!(
+                "{} {line}",
+                if r.pass() { "ok  " } else { "FAIL" }
+            ));
         }
         if !r.pass() {
             e.3.push(r.label.clone());
         }
-        bar.inc(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
     println!(
         "{:<22} {:>4}  {:>10} {:>10}  {:>10} {:>10}  result",
         "op", "rows", "fwd abs", "fwd rel", "grad abs", "grad rel"
@@ -367,16 +368,16 @@ fn bench(
             Box::new(move || figures::host_overhead(dev, reps)),
         ));
     }
-    let bar = indicatif::ProgressBar::new(jobs.len() as u64).with_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-            .expect("valid template"),
-    );
-    if json {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    // JSON goes to stdout line by line for other programs: no bar then.
+    let mut bar: Box<dyn Progress> = if json {
+        Box::new(Silent)
+    } else {
+        Box::new(Bar::new())
+    };
+    bar.start("measuring", jobs.len() as u64);
     let mut figures = Vec::new();
-    for (label, job) in jobs {
-        bar.set_message(label);
+    for (i, (label, job)) in jobs.into_iter().enumerate() {
+        bar.update(i as u64, &label);
         let f = job()?;
         if json {
             println!("{}", f.to_json());
@@ -387,12 +388,14 @@ fn bench(
                 }
                 _ => String::new(),
             };
-            bar.suspend(|| println!("{:<46} {:>10.2} {:<8} {ceiling}", f.name, f.value, f.unit));
+            bar.println(&format!(
+                "{:<46} {:>10.2} {:<8} {ceiling}",
+                f.name, f.value, f.unit
+            ));
         }
         figures.push(f);
-        bar.inc(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
     if profile {
         let entries = dev.profile();
         let total: f64 = entries.iter().map(|e| e.milliseconds).sum();

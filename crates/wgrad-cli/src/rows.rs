@@ -200,13 +200,7 @@ pub fn cases() -> Vec<Case> {
     ];
     for act in acts {
         for (op, variant) in variants {
-            let op = match op {
-                "matmul" => "linear",
-                "matmul_naive" => "linear_naive",
-                "matmul_tiled" => "linear_tiled",
-                "matmul_shared" => "linear_shared",
-                _ => "linear_subgroup",
-            };
+            let op = linear_name(op);
             // Inputs away from 0 keep the kinks of relu-like activations out of finite differences.
             let ins = vec![away(&[5, 6], &[0.0]), x(&[7, 6]), x(&[7])];
             t.push(
@@ -221,13 +215,7 @@ pub fn cases() -> Vec<Case> {
     // whose backward needs their input (gelu, gelu_tanh, softplus) too.
     for act in acts {
         for (op, variant) in variants {
-            let op = match op {
-                "matmul" => "linear",
-                "matmul_naive" => "linear_naive",
-                "matmul_tiled" => "linear_tiled",
-                "matmul_shared" => "linear_shared",
-                _ => "linear_subgroup",
-            };
+            let op = linear_name(op);
             let ins = vec![fixed(x(&[9, 6])), fixed(x(&[70, 6])), fixed(x(&[70]))];
             t.push(
                 Case::new(op, ins, move |_, v| {
@@ -424,6 +412,17 @@ pub fn cases() -> Vec<Case> {
         .enumerate()
         .map(|(i, c)| c.seed(i as u64 + 1))
         .collect()
+}
+
+/// The row name of a dense layer through the kernel whose matmul row is `matmul`.
+fn linear_name(matmul: &str) -> &'static str {
+    match matmul {
+        "matmul" => "linear",
+        "matmul_naive" => "linear_naive",
+        "matmul_tiled" => "linear_tiled",
+        "matmul_shared" => "linear_shared",
+        _ => "linear_subgroup",
+    }
 }
 
 /// Rows of the table whose op is `name`.

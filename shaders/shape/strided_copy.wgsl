@@ -1,4 +1,4 @@
-// shape/copy.wgsl — out[i] = x[offset + Σ_d idx_d(i) · strides_d], idx(i) the multi-index of i
+// shape/strided_copy.wgsl — out[i] = x[offset + Σ_d idx_d(i) · strides_d], idx(i) the multi-index of i
 // in the output shape: permutes, broadcasts (stride 0) and slices (offset) as one strided copy.
 // bindings: 0 x (read), 1 out (write), 2 params
 
