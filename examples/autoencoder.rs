@@ -4,83 +4,148 @@
 //!     cargo run --release --example autoencoder
 //!     cargo run --release --example autoencoder -- --epochs 20
 //!     cargo run --release --example autoencoder -- --sparse 0.001 --pool 4 --code 64
+//!     cargo run --release --example autoencoder -- --quick
 //!
 //! Prints the test reconstruction MSE after every epoch, beside that of PCA with as many
 //! components as the bottleneck has units (the best *linear* code of that size, fitted on the
 //! same training images). With `--sparse λ` the code also pays λ·Σ√(ε + pooled²) over groups of
 //! `--pool` units (L2 pooling), and the example counts how many groups a digit uses. Saves test
-//! digits above their reconstructions (autoencoder, then PCA) as a PNG in `--out`.
+//! digits above their reconstructions (autoencoder, then PCA) as a PNG, the checkpoint and the
+//! metric logs in `--out`.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::Parser;
-use wgrad::Device;
 use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::{Autoencoder, Pca, l2_pool_penalty, l2_pooled};
 use wgrad::nn::{Activation, Init, Module};
 use wgrad::optim::{Adam, Optimizer};
-use wgrad::progress::{Bar, Progress};
+use wgrad::progress::Bar;
+use wgrad::train::options::{existing_dir, non_negative, output_dir, positive};
+use wgrad::train::{self, Config, Metric, Task};
+use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
-#[command(about = "Train an MLP autoencoder on MNIST with wgrad")]
+#[command(
+    about = "Train an MLP autoencoder on MNIST with wgrad",
+    allow_negative_numbers = true
+)]
 struct Args {
     /// Folder holding the MNIST IDX files (gzipped or raw).
-    #[arg(long, default_value = "data/mnist")]
+    #[arg(long, default_value = "data/mnist", value_parser = existing_dir)]
     data: PathBuf,
-    #[arg(long, default_value_t = 5)]
-    epochs: usize,
-    /// Use only the first N training images (0: all 60,000).
+    /// Passes over the data [default: 5, or 2 with --quick].
+    #[arg(long, value_parser = positive::<usize>)]
+    epochs: Option<usize>,
+    /// Use only the first N training images (0: all 60,000, or 2,000 with --quick).
     #[arg(long, default_value_t = 0)]
     train_size: usize,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = positive::<usize>)]
     batch: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive::<f32>)]
     lr: f32,
     /// Widths between the input and the bottleneck, comma separated (mirrored in the decoder).
-    #[arg(long, default_value = "256,128", value_delimiter = ',')]
+    #[arg(long, default_value = "256,128", value_delimiter = ',', value_parser = positive::<usize>)]
     hidden: Vec<usize>,
     /// Units in the bottleneck (the code).
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = positive::<usize>)]
     code: usize,
-    /// relu, sigmoid, tanh (or gelu, leaky-relu, elu, softplus).
+    /// relu, sigmoid, tanh (or gelu, gelu-tanh, leaky-relu, elu, softplus).
     #[arg(long, default_value = "relu")]
     activation: Activation,
     /// λ of the L2-pooling sparsity penalty on the code (0: a plain autoencoder).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     sparse: f32,
-    /// Code units per pooling group.
-    #[arg(long, default_value_t = 4)]
+    /// Code units per pooling group (must divide --code).
+    #[arg(long, default_value_t = 4, value_parser = positive::<usize>)]
     pool: usize,
     /// ε inside the square root of the penalty.
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = positive::<f32>)]
     eps: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train on the CPU reference backend instead of the GPU.
     #[arg(long)]
     cpu: bool,
-    /// Where the picture goes.
-    #[arg(long, default_value = "runs/autoencoder")]
+    /// A small slice (2,000 training and 1,000 test images, 2 epochs) for a check in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// Where the picture, the checkpoint and the logs go.
+    #[arg(long, default_value = "runs/autoencoder", value_parser = output_dir)]
     out: PathBuf,
+    /// Continue from the checkpoint in --out (same options).
+    #[arg(long)]
+    resume: bool,
+    /// Train on after a NaN or infinite loss instead of stopping.
+    #[arg(long)]
+    keep_going: bool,
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let args = Args::parse();
+    if args.code % args.pool != 0 {
+        train::options::exit_usage(&format!(
+            "--code {} is not a multiple of --pool {}",
+            args.code, args.pool
+        ));
+    }
+    if args.resume {
+        train::options::require_checkpoint(&args.out, "autoencoder");
+    }
+    if let Err(e) = run(args) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    if args.code % args.pool != 0 {
-        return Err(format!(
-            "--code {} is not a multiple of --pool {}",
-            args.code, args.pool
-        )
-        .into());
+/// The autoencoder, its optimizer and what it is judged on.
+struct Squeeze {
+    dev: Device,
+    model: Autoencoder,
+    opt: Adam,
+    test: Dataset,
+    /// λ, units per group and ε of the sparsity penalty.
+    sparse: (f32, usize, f32),
+    pca_mse: f64,
+}
+
+impl Task for Squeeze {
+    fn step(&mut self, x: &Tensor, _: &Tensor) -> wgrad::Result<Vec<(&'static str, Tensor)>> {
+        let (lambda, pool, eps) = self.sparse;
+        let code = self.model.encode(x);
+        let mut loss = self.model.decode(&code).mse(x);
+        if lambda > 0.0 {
+            loss = &loss + l2_pool_penalty(&code, pool, eps) * lambda;
+        }
+        self.opt.step(&loss.backward())?; // forward, backward and update: one submit
+        Ok(vec![("loss", loss)])
     }
+
+    fn evaluate(&mut self, _epoch: usize) -> wgrad::Result<Vec<Metric>> {
+        let e = evaluate(&self.dev, &self.model, &self.test, self.sparse.1)?;
+        let mut m = vec![
+            Metric::new("test_mse", e.mse),
+            Metric::new("pca_mse", self.pca_mse),
+        ];
+        if self.sparse.0 > 0.0 {
+            m.push(Metric::new("penalty", e.penalty));
+            m.push(Metric::new("groups_used", e.groups_used));
+        }
+        Ok(m)
+    }
+
+    fn params(&self) -> Vec<(String, Tensor)> {
+        self.model.params()
+    }
+
+    fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
+        vec![&mut self.opt]
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let dev = if args.cpu {
         Device::cpu()
     } else {
@@ -89,9 +154,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("device: {}", dev.name());
 
     let mut train = Dataset::mnist(&args.data, Split::Train)?.flattened();
-    let test = Dataset::mnist(&args.data, Split::Test)?.flattened();
-    if args.train_size > 0 {
-        train = train.slice(0, args.train_size);
+    let mut test = Dataset::mnist(&args.data, Split::Test)?.flattened();
+    let train_size = match (args.train_size, args.quick) {
+        (0, true) => 2000,
+        (n, _) => n,
+    };
+    if train_size > 0 {
+        train = train.slice(0, train_size);
+    }
+    if args.quick {
+        test = test.slice(0, 1000);
     }
     let pixels = train.sample_size();
     println!(
@@ -122,8 +194,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Init::XavierUniform,
     );
     let params = model.params();
-    let mut opt = Adam::new(&params, args.lr);
-    let groups = args.code / args.pool;
+    let opt = Adam::new(&params, args.lr);
     println!(
         "model: {pixels} → {:?} → {} → back, {:?}; {} parameters; Adam lr {}{}",
         args.hidden,
@@ -133,64 +204,42 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.lr,
         if args.sparse > 0.0 {
             format!(
-                "; sparsity λ {} over {groups} groups of {}",
-                args.sparse, args.pool
+                "; sparsity λ {} over {} groups of {}",
+                args.sparse,
+                args.code / args.pool,
+                args.pool
             )
         } else {
             String::new()
         }
     );
 
-    std::fs::create_dir_all(&args.out)?;
-    let steps = train.num_batches(args.batch);
-    let mut bar = Bar::new();
-    for epoch in 0..args.epochs {
-        bar.start(&format!("epoch {:>2}", epoch + 1), steps as u64);
-        let mut status = String::new();
-        let start = Instant::now();
-        for (step, batch) in train
-            .batches(&dev, args.batch, Some(args.seed + epoch as u64))
-            .enumerate()
-        {
-            let (x, _) = batch?;
-            let code = model.encode(&x);
-            let mut loss = model.decode(&code).mse(&x);
-            if args.sparse > 0.0 {
-                loss = &loss + l2_pool_penalty(&code, args.pool, args.eps) * args.sparse;
-            }
-            let grads = loss.backward();
-            opt.step(&grads)?; // forward, backward and update: one submit
-            if (step + 1) % 20 == 0 {
-                status = format!("loss {:.5}", loss.item()?);
-            }
-            bar.update(step as u64 + 1, &status);
-        }
-        bar.finish();
-        let secs = start.elapsed().as_secs_f64();
-        let eval = evaluate(&dev, &model, &test, args.pool)?;
-        print!(
-            "epoch {:>2}: test MSE {:.5} (PCA {:.5}), {:.1} s ({:.0} images/s)",
-            epoch + 1,
-            eval.mse,
-            pca_mse,
-            secs,
-            train.len() as f64 / secs
-        );
-        if args.sparse > 0.0 {
-            print!(
-                "; penalty {:.3}, groups used per digit {:.1} of {groups}",
-                eval.penalty, eval.groups_used
-            );
-        }
-        println!();
-    }
+    let epochs = args.epochs.unwrap_or(if args.quick { 2 } else { 5 });
+    let config = Config {
+        seed: args.seed,
+        out: Some(args.out.clone()),
+        name: "autoencoder".into(),
+        resume: args.resume,
+        keep_going: args.keep_going,
+        interrupt: Some(train::ctrl_c()?),
+        ..Config::new(epochs, args.batch, args.lr)
+    };
+    let mut task = Squeeze {
+        dev: dev.clone(),
+        model,
+        opt,
+        test,
+        sparse: (args.sparse, args.pool, args.eps),
+        pca_mse,
+    };
+    train::fit(&mut task, &train, &config, &mut Bar::new())?;
 
     // Twelve test digits, their reconstructions and PCA's, in rows of three.
-    let shown = test.slice(0, 36);
+    let shown = task.test.slice(0, 36);
     let (x, _) = shown.tensors(&dev)?;
     let recon = {
         let _no_grad = dev.no_grad();
-        model.forward(&x).to_vec()?
+        task.model.forward(&x).to_vec()?
     };
     let pca_recon = pca.reconstruct(&shown.inputs);
     let mut grid = Vec::new();
@@ -207,8 +256,9 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     });
     wgrad::viz::save_image_grid(&png, &grid, 28, 28, 12, 2)?;
     println!(
-        "saved {} (rows of three: test digits, autoencoder, PCA)",
-        png.display()
+        "saved {} (rows of three: test digits, autoencoder, PCA) and {}",
+        png.display(),
+        args.out.join("metrics.csv").display()
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 //!     cargo run --release --example gan
 //!     cargo run --release --example gan -- --plain                 # every stabiliser off
 //!     cargo run --release --example gan -- --epochs 30
+//!     cargo run --release --example gan -- --quick
 //!
 //! Four stabilisers are on by default, each with a switch to turn it off:
 //!
@@ -21,12 +22,14 @@
 //! After every epoch it saves a grid of samples (the same noise each time) and, if a classifier
 //! checkpoint from `examples/mnist.rs` exists, judges fresh samples with it: the share classified
 //! with confidence above 0.9, and the share of each class — a collapsed generator leaves some
-//! classes (nearly) empty.
+//! classes (nearly) empty. A judge that holds a NaN, or classifies under 90% of the test set, is
+//! refused. The checkpoint (both networks, both optimizers, the history buffer) and the metric
+//! logs go to `--out`; `--resume` continues a run.
 
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use wgrad::checkpoint::Checkpoint;
 use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::{
     Discriminator, DiscriminatorOptions, Generator, HistoryBuffer, Judge, discriminator_loss,
@@ -34,47 +37,53 @@ use wgrad::nn::generative::{
 };
 use wgrad::nn::{Activation, Init, Module};
 use wgrad::optim::{Adam, Optimizer};
-use wgrad::progress::{Bar, Progress};
+use wgrad::progress::Bar;
+use wgrad::train::options::{existing_dir, output_dir, positive, probability};
+use wgrad::train::{self, Config, Metric, State, Task};
 use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
-#[command(about = "Train a GAN on MNIST with wgrad")]
+#[command(
+    about = "Train a GAN on MNIST with wgrad",
+    allow_negative_numbers = true
+)]
 struct Args {
     /// Folder holding the MNIST IDX files (gzipped or raw).
-    #[arg(long, default_value = "data/mnist")]
+    #[arg(long, default_value = "data/mnist", value_parser = existing_dir)]
     data: PathBuf,
-    /// Passes over the data (with the stabilisers, no class falls below 3% from about the 11th).
-    #[arg(long, default_value_t = 15)]
-    epochs: usize,
-    /// Use only the first N training images (0: all 60,000).
+    /// Passes over the data (with the stabilisers, no class falls below 3% from about the
+    /// 11th) [default: 15, or 1 with --quick].
+    #[arg(long, value_parser = positive::<usize>)]
+    epochs: Option<usize>,
+    /// Use only the first N training images (0: all 60,000, or 1,000 with --quick).
     #[arg(long, default_value_t = 0)]
     train_size: usize,
     /// Real images per step (and new fakes per step).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = positive::<usize>)]
     batch: usize,
     /// Adam's learning rate, for both networks (β₁ = 0.5).
-    #[arg(long, default_value_t = 2e-4)]
+    #[arg(long, default_value_t = 2e-4, value_parser = positive::<f32>)]
     lr: f32,
     /// Noise dimensions.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = positive::<usize>)]
     latent: usize,
     /// Hidden widths of the generator, comma separated.
-    #[arg(long, default_value = "256,512", value_delimiter = ',')]
+    #[arg(long, default_value = "256,512", value_delimiter = ',', value_parser = positive::<usize>)]
     g_hidden: Vec<usize>,
     /// Hidden widths of the discriminator, comma separated.
-    #[arg(long, default_value = "512,256", value_delimiter = ',')]
+    #[arg(long, default_value = "512,256", value_delimiter = ',', value_parser = positive::<usize>)]
     d_hidden: Vec<usize>,
     /// Old fakes kept in the history buffer (the discriminator sees `batch` of them per step).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = positive::<usize>)]
     history: usize,
-    /// Dropout after each hidden layer of the discriminator.
-    #[arg(long, default_value_t = 0.3)]
+    /// Dropout after each hidden layer of the discriminator, in [0, 1).
+    #[arg(long, default_value_t = 0.3, value_parser = probability)]
     dropout: f32,
-    /// Probability that a discriminator target is flipped.
-    #[arg(long, default_value_t = 0.05)]
+    /// Probability that a discriminator target is flipped, in [0, 1).
+    #[arg(long, default_value_t = 0.05, value_parser = probability)]
     label_flip: f32,
-    /// Targets move towards ½ by a uniform amount up to this.
-    #[arg(long, default_value_t = 0.1)]
+    /// Targets move towards ½ by a uniform amount up to this, in [0, 1).
+    #[arg(long, default_value_t = 0.1, value_parser = probability)]
     label_smooth: f32,
     #[arg(long)]
     no_history: bool,
@@ -90,24 +99,151 @@ struct Args {
     /// Classifier checkpoint written by `cargo run --release --example mnist` (default options).
     #[arg(long, default_value = "runs/mnist/mnist.safetensors")]
     judge: PathBuf,
-    /// Samples the classifier judges after each epoch.
-    #[arg(long, default_value_t = 1000)]
-    judge_samples: usize,
+    /// Samples the classifier judges after each epoch [default: 1000, or 200 with --quick].
+    #[arg(long, value_parser = positive::<usize>)]
+    judge_samples: Option<usize>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train on the CPU reference backend instead of the GPU.
     #[arg(long)]
     cpu: bool,
-    /// Where the pictures go.
-    #[arg(long, default_value = "runs/gan")]
+    /// A small slice (1,000 training images, 1 epoch) for a check in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// Where the pictures, the checkpoint and the logs go.
+    #[arg(long, default_value = "runs/gan", value_parser = output_dir)]
     out: PathBuf,
+    /// Continue from the checkpoint in --out (same options).
+    #[arg(long)]
+    resume: bool,
+    /// Train on after a NaN or infinite loss instead of stopping.
+    #[arg(long)]
+    keep_going: bool,
 }
 
+/// The least test accuracy of a classifier that judges samples.
+const JUDGE_ACCURACY: f32 = 0.9;
+
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let args = Args::parse();
+    if args.resume {
+        train::options::require_checkpoint(&args.out, "gan");
+    }
+    if let Err(e) = run(args) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
+}
+
+/// The two networks, their optimizers, the stabilisers and what each epoch looks at.
+struct Adversaries {
+    dev: Device,
+    g: Generator,
+    d: Discriminator,
+    opt_g: Adam,
+    opt_d: Adam,
+    /// Old fakes, when the history buffer is on.
+    buffer: Option<HistoryBuffer>,
+    /// Label flip probability and smoothing.
+    noise: (f32, f32),
+    fixed_noise: Tensor,
+    real_test: Tensor,
+    judge: Option<Judge>,
+    judge_samples: usize,
+    out: PathBuf,
+}
+
+impl Task for Adversaries {
+    fn step(&mut self, real: &Tensor, _: &Tensor) -> wgrad::Result<Vec<(&'static str, Tensor)>> {
+        let (dev, n) = (&self.dev, real.shape()[0]);
+        let (flip, smooth) = self.noise;
+        // Discriminator step: real images against new fakes (and old ones from the buffer).
+        let fake = self.g.sample(dev, n);
+        let mut fakes = fake.detach();
+        if let Some(buffer) = &mut self.buffer {
+            if let Some(old) = buffer.sample(n)? {
+                fakes = Tensor::concat(&[&fakes, &old], 0);
+            }
+            buffer.push(&fake)?;
+        }
+        let real_targets = noisy_labels(dev, n, 1.0, flip, smooth);
+        let fake_targets = noisy_labels(dev, fakes.shape()[0], 0.0, flip, smooth);
+        let d_loss = discriminator_loss(&self.d, real, &fakes, &real_targets, &fake_targets);
+        self.opt_d.step(&d_loss.backward())?;
+
+        // Generator step: its loss passes through the (frozen) discriminator.
+        let d_params = self.d.params();
+        set_trainable(&d_params, false);
+        let g_loss = generator_loss(&self.d, &fake);
+        self.opt_g.step(&g_loss.backward())?;
+        set_trainable(&d_params, true);
+        Ok(vec![("d_loss", d_loss), ("g_loss", g_loss)])
+    }
+
+    fn evaluate(&mut self, epoch: usize) -> wgrad::Result<Vec<Metric>> {
+        let dev = &self.dev;
+        let _no_grad = dev.no_grad();
+        self.d.set_training(false);
+        // How the discriminator sees real test digits and fresh fakes, as a mean probability.
+        let d_real = self
+            .d
+            .forward(&self.real_test)
+            .sigmoid()
+            .mean_all()
+            .item()?;
+        let fakes = self.g.sample(dev, self.real_test.shape()[0]);
+        let d_fake = self.d.forward(&fakes).sigmoid().mean_all().item()?;
+        self.d.set_training(true);
+        let mut m = vec![
+            Metric::new("d_real", d_real as f64),
+            Metric::new("d_fake", d_fake as f64),
+        ];
+        let grid = self.g.forward(&self.fixed_noise) * 0.5 + 0.5;
+        let png = self.out.join(format!("samples_epoch{epoch:02}.png"));
+        wgrad::viz::save_image_grid(&png, &grid.to_vec()?, 28, 28, 8, 2)?;
+        if let Some(judge) = &self.judge {
+            let samples = self.g.sample(dev, self.judge_samples) * 0.5 + 0.5;
+            let v = judge.judge(&samples, 0.9)?;
+            m.push(Metric::percent("confident", v.confident as f64));
+            m.push(Metric::percent("rarest_class", v.min_class_share() as f64));
+            m.push(Metric::percent(
+                "commonest_class",
+                v.max_class_share() as f64,
+            ));
+        }
+        Ok(m)
+    }
+
+    fn params(&self) -> Vec<(String, Tensor)> {
+        let mut p = prefixed("generator", self.g.params());
+        p.extend(prefixed("discriminator", self.d.params()));
+        p
+    }
+
+    fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
+        vec![&mut self.opt_g, &mut self.opt_d]
+    }
+
+    fn extra_state(&self) -> wgrad::Result<State> {
+        Ok(self
+            .buffer
+            .as_ref()
+            .map_or_else(State::default, |b| b.state("history")))
+    }
+
+    fn restore_extra(&mut self, checkpoint: &Checkpoint, path: &Path) -> wgrad::Result<()> {
+        match &mut self.buffer {
+            Some(b) => b.restore(checkpoint, path, "history", &self.dev),
+            None => Ok(()),
+        }
+    }
+}
+
+fn prefixed(prefix: &str, params: Vec<(String, Tensor)>) -> Vec<(String, Tensor)> {
+    params
+        .into_iter()
+        .map(|(n, t)| (format!("{prefix}.{n}"), t))
+        .collect()
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -134,8 +270,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let test = Dataset::mnist(&args.data, Split::Test)?.flattened();
     // The judge standardises as examples/mnist.rs did: with the full training set's statistics.
     let (mean, std) = train.mean_std();
-    if args.train_size > 0 {
-        train = train.slice(0, args.train_size);
+    let train_size = match (args.train_size, args.quick) {
+        (0, true) => 1000,
+        (n, _) => n,
+    };
+    if train_size > 0 {
+        train = train.slice(0, train_size);
     }
     // The generator's tanh makes values in [−1, 1]; real images are scaled to match.
     train.inputs.iter_mut().for_each(|v| *v = 2.0 * *v - 1.0);
@@ -145,10 +285,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let judge = if args.judge.exists() {
         let judge = Judge::load(&dev, &args.judge, Activation::Relu, mean, std)?;
         let (x, y) = test.tensors(&dev)?;
+        let rebuild = "cargo run --release --example mnist";
+        let acc = judge.require_accuracy(&args.judge, &x, &y, JUDGE_ACCURACY, rebuild)?;
         println!(
             "judge: {} ({:.2}% on the MNIST test set)",
             args.judge.display(),
-            100.0 * judge.accuracy(&x, &y)?
+            100.0 * acc
         );
         Some(judge)
     } else {
@@ -179,10 +321,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             minibatch_variance,
         },
     );
-    let (g_params, d_params) = (g.params(), d.params());
-    let mut opt_g = Adam::new(&g_params, args.lr).betas(0.5, 0.999);
-    let mut opt_d = Adam::new(&d_params, args.lr).betas(0.5, 0.999);
-    let mut buffer = HistoryBuffer::new(args.history, args.seed);
+    let opt_g = Adam::new(&g.params(), args.lr).betas(0.5, 0.999);
+    let opt_d = Adam::new(&d.params(), args.lr).betas(0.5, 0.999);
     println!(
         "generator {} → {:?} → {pixels}, discriminator {pixels}{} → {:?} → 1; Adam lr {}",
         args.latent,
@@ -202,104 +342,43 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         on_off(minibatch_variance, "as an extra input"),
     );
 
-    std::fs::create_dir_all(&args.out)?;
     let fixed_noise = Tensor::randn(&dev, &[64, args.latent]);
-    let steps = train.num_batches(args.batch);
-    let mut bar = Bar::new();
-    for epoch in 0..args.epochs {
-        bar.start(&format!("epoch {:>2}", epoch + 1), steps as u64);
-        let start = Instant::now();
-        // Loss sums over the epoch, kept on the device: no extra read per step.
-        let (mut d_sum, mut g_sum) = (Tensor::zeros(&dev, &[]), Tensor::zeros(&dev, &[]));
-        for (step, batch) in train
-            .batches(&dev, args.batch, Some(args.seed + epoch as u64))
-            .enumerate()
-        {
-            let (real, _) = batch?;
-            let n = real.shape()[0];
-
-            // Discriminator step: real images against new fakes (and old ones from the buffer).
-            let fake = g.sample(&dev, n);
-            let mut fakes = fake.detach();
-            if history {
-                if let Some(old) = buffer.sample(n)? {
-                    fakes = Tensor::concat(&[&fakes, &old], 0);
-                }
-                buffer.push(&fake)?;
-            }
-            let real_targets = noisy_labels(&dev, n, 1.0, flip, smooth);
-            let fake_targets = noisy_labels(&dev, fakes.shape()[0], 0.0, flip, smooth);
-            let d_loss = discriminator_loss(&d, &real, &fakes, &real_targets, &fake_targets);
-            opt_d.step(&d_loss.backward())?;
-
-            // Generator step: its loss passes through the (frozen) discriminator.
-            set_trainable(&d_params, false);
-            let g_loss = generator_loss(&d, &fake);
-            opt_g.step(&g_loss.backward())?;
-            set_trainable(&d_params, true);
-
-            d_sum = d_sum + d_loss.detach();
-            g_sum = g_sum + g_loss.detach();
-            bar.update(step as u64 + 1, "");
-        }
-        bar.finish();
-        let secs = start.elapsed().as_secs_f64();
-
-        let _no_grad = dev.no_grad();
-        d.set_training(false);
-        // How the discriminator sees real test digits and fresh fakes, as a mean probability.
-        let (real, _) = test.slice(0, 1000).tensors(&dev)?;
-        let d_real = d.forward(&(real * 2.0 - 1.0)).sigmoid().mean_all().item()?;
-        let d_fake = d
-            .forward(&g.sample(&dev, 1000))
-            .sigmoid()
-            .mean_all()
-            .item()?;
-        print!(
-            "epoch {:>2}: D loss {:.3}, G loss {:.3}, D(real) {:.2}, D(fake) {:.2}; {:.1} s",
-            epoch + 1,
-            d_sum.item()? / steps as f32,
-            g_sum.item()? / steps as f32,
-            d_real,
-            d_fake,
-            secs
-        );
-
-        let grid = g.forward(&fixed_noise) * 0.5 + 0.5;
-        let png = args.out.join(format!("samples_epoch{:02}.png", epoch + 1));
-        wgrad::viz::save_image_grid(&png, &grid.to_vec()?, 28, 28, 8, 2)?;
-        let mut verdict = None;
-        if let Some(judge) = &judge {
-            let samples = g.sample(&dev, args.judge_samples) * 0.5 + 0.5;
-            let v = judge.judge(&samples, 0.9)?;
-            print!(
-                "; judged: {:.1}% confident, classes {:.1}%–{:.1}%{}",
-                100.0 * v.confident,
-                100.0 * v.min_class_share(),
-                100.0 * v.max_class_share(),
-                if v.min_class_share() < 0.03 {
-                    " (a class below 3%: mode collapse)"
-                } else {
-                    ""
-                }
-            );
-            verdict = Some(v);
-        }
-        println!();
-        if let (Some(v), true) = (&verdict, epoch + 1 == args.epochs) {
-            let shares: Vec<String> = v
-                .class_shares
-                .iter()
-                .enumerate()
-                .map(|(c, s)| format!("{c}: {:.1}%", 100.0 * s))
-                .collect();
-            println!("classes of the last samples: {}", shares.join(", "));
-        }
-        d.set_training(true);
+    let (real_test, _) = test.slice(0, 1000).tensors(&dev)?;
+    let epochs = args.epochs.unwrap_or(if args.quick { 1 } else { 15 });
+    let config = Config {
+        seed: args.seed,
+        out: Some(args.out.clone()),
+        name: "gan".into(),
+        resume: args.resume,
+        keep_going: args.keep_going,
+        interrupt: Some(train::ctrl_c()?),
+        ..Config::new(epochs, args.batch, args.lr)
+    };
+    let mut task = Adversaries {
+        dev,
+        g,
+        d,
+        opt_g,
+        opt_d,
+        buffer: history.then(|| HistoryBuffer::new(args.history, args.seed)),
+        noise: (flip, smooth),
+        fixed_noise,
+        real_test: real_test * 2.0 - 1.0,
+        judge,
+        judge_samples: args
+            .judge_samples
+            .unwrap_or(if args.quick { 200 } else { 1000 }),
+        out: args.out.clone(),
+    };
+    let outcome = train::fit(&mut task, &train, &config, &mut Bar::new())?;
+    if let Some(last) = outcome.epochs.last()
+        && last.get("rarest_class").is_some_and(|s| s < 0.03)
+    {
+        println!("a class below 3% of the judged samples: mode collapse");
     }
     println!(
-        "saved samples_epoch01.png … samples_epoch{:02}.png in {}",
-        args.epochs,
+        "saved samples_epoch01.png … samples_epoch{:02}.png and metrics.csv in {}",
+        outcome.epochs.len(),
         args.out.display()
     );
     Ok(())

@@ -4,74 +4,145 @@
 //!     cargo run --release --example mnist -- --optimizer adam --lr 1e-3 --epochs 5
 //!     cargo run --release --example mnist -- --batch 1        # online: one sample per update
 //!     cargo run --release --example mnist -- --batch 60000 --optimizer rprop --epochs 50
+//!     cargo run --release --example mnist -- --resume         # continue an interrupted run
+//!     cargo run --release --example mnist -- --quick          # a small slice, a few seconds
 //!
-//! Prints the test accuracy after every epoch; writes a checkpoint (safetensors) and a PNG of the
-//! loss curve to `--out`.
+//! Prints the test accuracy after every epoch. Writes to `--out`: the checkpoint (safetensors,
+//! after every epoch and on Ctrl-C), `metrics.csv` (a row per epoch), `steps.csv` (a row per
+//! logging interval) and PNGs of the loss and accuracy curves drawn from those rows.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use wgrad::data::{Dataset, Split};
-use wgrad::nn::{self, Activation, Init, Module};
+use wgrad::nn::{Activation, Init, Mlp, Module, Sequential};
 use wgrad::optim::{Adam, Optimizer, Rprop, Schedule, Sgd};
-use wgrad::progress::{Bar, Progress};
+use wgrad::progress::Bar;
+use wgrad::train::options::{existing_dir, output_dir, positive, probability};
+use wgrad::train::{self, Config, Metric, Task};
 use wgrad::viz::Scale;
 use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
-#[command(about = "Train an MLP on MNIST with wgrad")]
+#[command(
+    about = "Train an MLP on MNIST with wgrad",
+    allow_negative_numbers = true
+)]
 struct Args {
     /// Folder holding the MNIST IDX files (gzipped or raw).
-    #[arg(long, default_value = "data/mnist")]
+    #[arg(long, default_value = "data/mnist", value_parser = existing_dir)]
     data: PathBuf,
-    #[arg(long, default_value_t = 12)]
-    epochs: usize,
+    /// Passes over the data [default: 12, or 2 with --quick].
+    #[arg(long, value_parser = positive::<usize>)]
+    epochs: Option<usize>,
     /// Samples per update: 1 is online learning; 60000 is full-batch.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = positive::<usize>)]
     batch: usize,
-    /// sgd, momentum, nesterov, adam, adamw or rprop.
-    #[arg(long, default_value = "nesterov")]
-    optimizer: String,
+    #[arg(long, value_enum, default_value_t = Opt::Nesterov)]
+    optimizer: Opt,
     /// Learning rate (ignored by rprop).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = positive::<f32>)]
     lr: f32,
     /// Learning-rate schedule over epochs: cosine, constant, or step:N:GAMMA.
     #[arg(long, default_value = "cosine")]
     schedule: String,
     /// Hidden layer widths, comma separated.
-    #[arg(long, default_value = "512,256", value_delimiter = ',')]
+    #[arg(long, default_value = "512,256", value_delimiter = ',', value_parser = positive::<usize>)]
     hidden: Vec<usize>,
-    /// relu, sigmoid, tanh (or gelu, leaky-relu, elu, softplus).
+    /// relu, sigmoid, tanh (or gelu, gelu-tanh, leaky-relu, elu, softplus).
     #[arg(long, default_value = "relu")]
     activation: Activation,
     /// Weight init: xavier, xavier-normal, he, he-normal.
     #[arg(long, default_value = "xavier")]
     init: Init,
-    /// Dropout after each hidden layer.
-    #[arg(long, default_value_t = 0.1)]
+    /// Dropout after each hidden layer, in [0, 1).
+    #[arg(long, default_value_t = 0.1, value_parser = probability)]
     dropout: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train on the CPU reference backend instead of the GPU.
     #[arg(long)]
     cpu: bool,
-    /// Use only the first N training images (0: all).
+    /// Use only the first N training images (0: all, or 2,000 with --quick).
     #[arg(long, default_value_t = 0)]
     train_size: usize,
-    /// Where the checkpoint and the loss curve go.
-    #[arg(long, default_value = "runs/mnist")]
+    /// A small slice (2,000 training and 1,000 test images, 2 epochs) for a check in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// Where the checkpoint, the logs and the curves go.
+    #[arg(long, default_value = "runs/mnist", value_parser = output_dir)]
     out: PathBuf,
+    /// Continue from the checkpoint in --out (same options), ending as the uninterrupted run.
+    #[arg(long)]
+    resume: bool,
+    /// Train on after a NaN or infinite loss instead of stopping.
+    #[arg(long)]
+    keep_going: bool,
+    /// Check every op's output for NaN and infinity and name the first that makes one.
+    #[arg(long)]
+    detect_anomaly: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Opt {
+    Sgd,
+    Momentum,
+    Nesterov,
+    Adam,
+    Adamw,
+    Rprop,
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let args = Args::parse();
+    if args.resume {
+        train::options::require_checkpoint(&args.out, "mnist");
+    }
+    let schedule = match args.schedule.as_str() {
+        "cosine" => None,
+        s => Some(
+            s.parse::<Schedule>()
+                .unwrap_or_else(|e| train::options::exit_usage(&format!("--schedule: {e}"))),
+        ),
+    };
+    if let Err(e) = run(args, schedule) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+/// The classifier and what training it needs: the model, its optimizer, the test set.
+struct Classifier {
+    dev: Device,
+    model: Sequential,
+    opt: Box<dyn Optimizer>,
+    test: Dataset,
+}
+
+impl Task for Classifier {
+    fn step(&mut self, x: &Tensor, y: &Tensor) -> wgrad::Result<Vec<(&'static str, Tensor)>> {
+        let loss = self.model.forward(x).cross_entropy(y);
+        self.opt.step(&loss.backward())?; // forward, backward and update: one submit
+        Ok(vec![("loss", loss)])
+    }
+
+    fn evaluate(&mut self, _epoch: usize) -> wgrad::Result<Vec<Metric>> {
+        self.model.set_training(false);
+        let acc = accuracy(&self.dev, &self.model, &self.test);
+        self.model.set_training(true);
+        Ok(vec![Metric::percent("test_accuracy", acc? as f64)])
+    }
+
+    fn params(&self) -> Vec<(String, Tensor)> {
+        self.model.params()
+    }
+
+    fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
+        vec![self.opt.as_mut()]
+    }
+}
+
+fn run(args: Args, schedule: Option<Schedule>) -> Result<(), Box<dyn std::error::Error>> {
     let dev = if args.cpu {
         Device::cpu()
     } else {
@@ -80,12 +151,20 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             Device::cpu()
         })
     };
+    dev.set_anomaly_detection(args.detect_anomaly);
     println!("device: {}", dev.name());
 
     let mut train = Dataset::mnist(&args.data, Split::Train)?.flattened();
     let mut test = Dataset::mnist(&args.data, Split::Test)?.flattened();
-    if args.train_size > 0 {
-        train = train.slice(0, args.train_size);
+    let train_size = match (args.train_size, args.quick) {
+        (0, true) => 2000,
+        (n, _) => n,
+    };
+    if train_size > 0 {
+        train = train.slice(0, train_size);
+    }
+    if args.quick {
+        test = test.slice(0, 1000);
     }
     let (mean, std) = train.mean_std();
     train.normalize(mean, std);
@@ -97,122 +176,103 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.data.display()
     );
 
+    let epochs = args.epochs.unwrap_or(if args.quick { 2 } else { 12 });
     dev.manual_seed(args.seed);
     let mut widths = vec![train.sample_size()];
     widths.extend(&args.hidden);
     widths.push(train.classes);
-    let model = nn::Mlp::new(&widths)
+    let model = Mlp::new(&widths)
         .activation(args.activation)
         .init(args.init)
         .dropout(args.dropout)
         .build(&dev);
     let params = model.params();
-    let mut opt: Box<dyn Optimizer> = match args.optimizer.as_str() {
-        "sgd" => Box::new(Sgd::new(&params, args.lr)),
-        "momentum" => Box::new(Sgd::new(&params, args.lr).momentum(0.9)),
-        "nesterov" => Box::new(Sgd::new(&params, args.lr).momentum(0.9).nesterov()),
-        "adam" => Box::new(Adam::new(&params, args.lr)),
-        "adamw" => Box::new(Adam::adamw(&params, args.lr, 0.01)),
-        "rprop" => Box::new(Rprop::new(&params)),
-        other => return Err(format!("unknown optimizer `{other}`").into()),
-    };
-    let schedule: Schedule = match args.schedule.as_str() {
-        "cosine" => Schedule::Cosine {
-            total: args.epochs,
-            min_lr: 0.0,
-        },
-        s => s.parse()?,
+    let opt: Box<dyn Optimizer> = match args.optimizer {
+        Opt::Sgd => Box::new(Sgd::new(&params, args.lr)),
+        Opt::Momentum => Box::new(Sgd::new(&params, args.lr).momentum(0.9)),
+        Opt::Nesterov => Box::new(Sgd::new(&params, args.lr).momentum(0.9).nesterov()),
+        Opt::Adam => Box::new(Adam::new(&params, args.lr)),
+        Opt::Adamw => Box::new(Adam::adamw(&params, args.lr, 0.01)),
+        Opt::Rprop => Box::new(Rprop::new(&params)),
     };
     println!(
         "model: {widths:?} {:?}, {} parameters; optimizer {}, batch {}",
         args.activation,
         params.iter().map(|(_, p)| p.numel()).sum::<usize>(),
-        args.optimizer,
+        args.optimizer
+            .to_possible_value()
+            .expect("every optimizer has a name")
+            .get_name(),
         args.batch
     );
 
-    std::fs::create_dir_all(&args.out)?;
-    let steps_per_epoch = train.num_batches(args.batch);
-    let log_every = (steps_per_epoch / 50).max(1);
-    let mut curve = Vec::new();
-    let mut accuracy = Vec::new();
-    let mut bar = Bar::new();
-    for epoch in 0..args.epochs {
-        opt.set_lr(schedule.lr(args.lr, epoch));
-        model.set_training(true);
-        bar.start(&format!("epoch {:>2}", epoch + 1), steps_per_epoch as u64);
-        let mut status = String::new();
-        let start = Instant::now();
-        let mut seen = 0;
-        // The mean loss since the last log, summed on the device: no extra sync per step.
-        let (mut running, mut count) = (Tensor::zeros(&dev, &[]), 0);
-        for (step, batch) in train
-            .batches(&dev, args.batch, Some(args.seed + epoch as u64))
-            .enumerate()
-        {
-            let (x, y) = batch?;
-            seen += y.numel();
-            let loss = model.forward(&x).cross_entropy(&y);
-            let grads = loss.backward();
-            running = running + loss.detach();
-            count += 1;
-            opt.step(&grads)?; // forward, backward and update: one submit
-            if (step + 1) % log_every == 0 || step + 1 == steps_per_epoch {
-                let l = running.item()? / count as f32;
-                (running, count) = (Tensor::zeros(&dev, &[]), 0);
-                curve.push(l);
-                let rate = seen as f64 / start.elapsed().as_secs_f64();
-                status = format!("loss {l:.4}  {rate:.0} samples/s");
-            }
-            bar.update(step as u64 + 1, &status);
-        }
-        let secs = start.elapsed().as_secs_f64();
-        bar.finish();
-        model.set_training(false);
-        let acc = evaluate(&dev, &model, &test)?;
-        accuracy.push(acc);
-        println!(
-            "epoch {:>2}: loss {:.4}, test accuracy {:.2}%, {:.1} s ({:.0} samples/s)",
-            epoch + 1,
-            curve.last().copied().unwrap_or(f32::NAN),
-            100.0 * acc,
-            secs,
-            train.len() as f64 / secs
-        );
-    }
+    let config = Config {
+        seed: args.seed,
+        schedule: schedule.unwrap_or(Schedule::Cosine {
+            total: epochs,
+            min_lr: 0.0,
+        }),
+        out: Some(args.out.clone()),
+        name: "mnist".into(),
+        resume: args.resume,
+        keep_going: args.keep_going,
+        log_every: (train.num_batches(args.batch) / 50).max(1),
+        interrupt: Some(train::ctrl_c()?),
+        ..Config::new(epochs, args.batch, args.lr)
+    };
+    let mut task = Classifier {
+        dev,
+        model,
+        opt,
+        test,
+    };
+    let outcome = train::fit(&mut task, &train, &config, &mut Bar::new())?;
 
-    let ckpt = args.out.join("mnist.safetensors");
-    wgrad::checkpoint::save(&ckpt, &params, Some(opt.as_ref()))?;
-    let chart = args.out.join("loss.png");
+    // The curves, from the rows of steps.csv and metrics.csv.
+    let loss: Vec<f32> = outcome
+        .steps
+        .iter()
+        .filter_map(|r| r.get("train_loss"))
+        .map(|v| v as f32)
+        .collect();
+    let acc: Vec<f32> = outcome
+        .epochs
+        .iter()
+        .filter_map(|r| r.get("test_accuracy"))
+        .map(|v| 100.0 * v as f32)
+        .collect();
+    let (loss_png, acc_png) = (args.out.join("loss.png"), args.out.join("accuracy.png"));
     wgrad::viz::save_line_chart(
-        &chart,
+        &loss_png,
         "mnist training loss (mean per logging interval)",
         "training step",
-        log_every as f32,
-        &[("cross-entropy", &curve)],
+        config.log_every as f32,
+        &[("cross-entropy", &loss)],
         Scale::Log,
     )?;
-    let acc_chart = args.out.join("accuracy.png");
-    let acc_pct: Vec<f32> = accuracy.iter().map(|a| 100.0 * a).collect();
     wgrad::viz::save_line_chart(
-        &acc_chart,
+        &acc_png,
         "test accuracy (%) after each epoch",
         "epoch",
         1.0,
-        &[("test", &acc_pct)],
+        &[("test", &acc)],
         Scale::Linear,
     )?;
     println!(
-        "saved {}, {} and {}",
-        ckpt.display(),
-        chart.display(),
-        acc_chart.display()
+        "saved {}, {}, {} and {}",
+        config
+            .checkpoint_path()
+            .expect("an output folder")
+            .display(),
+        args.out.join("metrics.csv").display(),
+        loss_png.display(),
+        acc_png.display()
     );
     Ok(())
 }
 
 /// Share of `data` the model classifies correctly (counted on the device, one read per batch).
-fn evaluate(dev: &Device, model: &impl Module, data: &Dataset) -> wgrad::Result<f32> {
+fn accuracy(dev: &Device, model: &impl Module, data: &Dataset) -> wgrad::Result<f32> {
     let _no_grad = dev.no_grad();
     let mut correct = 0.0;
     for batch in data.batches(dev, 1000, None) {

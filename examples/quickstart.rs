@@ -2,10 +2,18 @@
 //! Ops are recorded, then each step runs as one GPU submit; values are read only when printed.
 //!
 //!     cargo run --release --example quickstart
+//!     cargo run --release --example quickstart -- --quick   # 50 steps instead of 200
 
 use wgrad::{Device, Tensor};
 
 fn main() -> wgrad::Result<()> {
+    let steps = match std::env::args().nth(1).as_deref() {
+        None => 200,
+        Some("--quick") => 50,
+        Some(other) => wgrad::train::options::exit_usage(&format!(
+            "unexpected argument `{other}` (the only option is --quick)"
+        )),
+    };
     let dev = Device::gpu().unwrap_or_else(|e| {
         eprintln!("warning: {e}\nfalling back to the CPU reference backend");
         Device::cpu()
@@ -21,7 +29,7 @@ fn main() -> wgrad::Result<()> {
     let w = Tensor::zeros(&dev, &[1, 1]).requires_grad_();
     let b = Tensor::zeros(&dev, &[1]).requires_grad_();
 
-    for step in 0..=200 {
+    for step in 0..=steps {
         let loss = (x.matmul(&w) + &b).mse(&y);
         let grads = loss.backward();
         {

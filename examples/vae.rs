@@ -5,6 +5,7 @@
 //!     cargo run --release --example vae
 //!     cargo run --release --example vae -- --beta 4            # β-VAE: a stronger pull to the prior
 //!     cargo run --release --example vae -- --epochs 30
+//!     cargo run --release --example vae -- --quick
 //!
 //! Prints the test ELBO after every epoch, its reconstruction and KL terms separately (nats per
 //! image; the reconstruction term is the binary cross-entropy against grey levels, so it does not
@@ -13,61 +14,127 @@
 //! concentrates it in fewer latents and leaves the rest inactive (they collapse to the prior
 //! over the first few epochs: the default 10 epochs over all 60,000 images show it). Saves samples from the prior
 //! and latent traversals (one latent varied from −3 to 3, the others held at a test digit's code)
-//! as PNGs in `--out`.
+//! as PNGs in `--out`, beside the checkpoint and the metric logs.
 
 use std::path::PathBuf;
-use std::time::Instant;
 
 use clap::Parser;
 use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::Vae;
 use wgrad::nn::{Activation, Init, Module};
 use wgrad::optim::{Adam, Optimizer};
-use wgrad::progress::{Bar, Progress};
+use wgrad::progress::Bar;
+use wgrad::train::options::{existing_dir, non_negative, output_dir, positive};
+use wgrad::train::{self, Config, Metric, Task};
 use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
-#[command(about = "Train a (β-)VAE on MNIST with wgrad")]
+#[command(
+    about = "Train a (β-)VAE on MNIST with wgrad",
+    allow_negative_numbers = true
+)]
 struct Args {
     /// Folder holding the MNIST IDX files (gzipped or raw).
-    #[arg(long, default_value = "data/mnist")]
+    #[arg(long, default_value = "data/mnist", value_parser = existing_dir)]
     data: PathBuf,
-    #[arg(long, default_value_t = 10)]
-    epochs: usize,
-    /// Use only the first N training images (0: all 60,000).
+    /// Passes over the data [default: 10, or 2 with --quick].
+    #[arg(long, value_parser = positive::<usize>)]
+    epochs: Option<usize>,
+    /// Use only the first N training images (0: all 60,000, or 2,000 with --quick).
     #[arg(long, default_value_t = 0)]
     train_size: usize,
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = positive::<usize>)]
     batch: usize,
     /// Adam's learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = positive::<f32>)]
     lr: f32,
     /// Hidden widths of the encoder, comma separated (mirrored in the decoder).
-    #[arg(long, default_value = "400", value_delimiter = ',')]
+    #[arg(long, default_value = "400", value_delimiter = ',', value_parser = positive::<usize>)]
     hidden: Vec<usize>,
     /// Latent dimensions.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = positive::<usize>)]
     latent: usize,
     /// Weight of the KL term: 1 is the VAE, more than 1 a β-VAE.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = non_negative)]
     beta: f32,
     /// A latent is active if its posterior mean's variance over the test set exceeds this.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = non_negative)]
     active: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Train on the CPU reference backend instead of the GPU.
     #[arg(long)]
     cpu: bool,
-    /// Where the pictures go.
-    #[arg(long, default_value = "runs/vae")]
+    /// A small slice (2,000 training and 1,000 test images, 2 epochs) for a check in seconds.
+    #[arg(long)]
+    quick: bool,
+    /// Where the pictures, the checkpoint and the logs go.
+    #[arg(long, default_value = "runs/vae", value_parser = output_dir)]
     out: PathBuf,
+    /// Continue from the checkpoint in --out (same options).
+    #[arg(long)]
+    resume: bool,
+    /// Train on after a NaN or infinite loss instead of stopping.
+    #[arg(long)]
+    keep_going: bool,
 }
 
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let args = Args::parse();
+    if args.resume {
+        train::options::require_checkpoint(&args.out, "vae");
+    }
+    if let Err(e) = run(args) {
         eprintln!("error: {e}");
         std::process::exit(1);
+    }
+}
+
+/// The VAE, its optimizer and what the last evaluation found.
+struct Elbo {
+    dev: Device,
+    vae: Vae,
+    opt: Adam,
+    test: Dataset,
+    beta: f32,
+    active: f32,
+    last: Option<Eval>,
+}
+
+impl Task for Elbo {
+    fn step(&mut self, x: &Tensor, _: &Tensor) -> wgrad::Result<Vec<(&'static str, Tensor)>> {
+        let loss = self.vae.loss(x, self.beta);
+        self.opt.step(&loss.total.backward())?; // forward, backward and update: one submit
+        Ok(vec![
+            ("loss", loss.total),
+            ("reconstruction", loss.reconstruction),
+            ("kl", loss.kl),
+        ])
+    }
+
+    fn evaluate(&mut self, _epoch: usize) -> wgrad::Result<Vec<Metric>> {
+        let e = evaluate(&self.dev, &self.vae, &self.test)?;
+        let active = e
+            .mean_variance
+            .iter()
+            .filter(|&&v| v > self.active as f64)
+            .count();
+        let m = vec![
+            Metric::new("test_elbo", -(e.reconstruction + e.kl)),
+            Metric::new("test_reconstruction", e.reconstruction),
+            Metric::new("test_kl", e.kl),
+            Metric::new("active_latents", active as f64),
+        ];
+        self.last = Some(e);
+        Ok(m)
+    }
+
+    fn params(&self) -> Vec<(String, Tensor)> {
+        self.vae.params()
+    }
+
+    fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
+        vec![&mut self.opt]
     }
 }
 
@@ -80,9 +147,16 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("device: {}", dev.name());
 
     let mut train = Dataset::mnist(&args.data, Split::Train)?.flattened();
-    let test = Dataset::mnist(&args.data, Split::Test)?.flattened();
-    if args.train_size > 0 {
-        train = train.slice(0, args.train_size);
+    let mut test = Dataset::mnist(&args.data, Split::Test)?.flattened();
+    let train_size = match (args.train_size, args.quick) {
+        (0, true) => 2000,
+        (n, _) => n,
+    };
+    if train_size > 0 {
+        train = train.slice(0, train_size);
+    }
+    if args.quick {
+        test = test.slice(0, 1000);
     }
     let pixels = train.sample_size();
     println!(
@@ -101,7 +175,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Init::XavierUniform,
     );
     let params = vae.params();
-    let mut opt = Adam::new(&params, args.lr);
+    let opt = Adam::new(&params, args.lr);
     println!(
         "model: {pixels} → {:?} → 2×{} (μ, log σ²) → back; {} parameters; β {}, Adam lr {}",
         args.hidden,
@@ -111,54 +185,33 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         args.lr
     );
 
-    std::fs::create_dir_all(&args.out)?;
-    let steps = train.num_batches(args.batch);
-    let mut variances = Vec::new();
-    let mut kl_per_latent = Vec::new();
-    let mut bar = Bar::new();
-    for epoch in 0..args.epochs {
-        bar.start(&format!("epoch {:>2}", epoch + 1), steps as u64);
-        let mut status = String::new();
-        let start = Instant::now();
-        for (step, batch) in train
-            .batches(&dev, args.batch, Some(args.seed + epoch as u64))
-            .enumerate()
-        {
-            let (x, _) = batch?;
-            let loss = vae.loss(&x, args.beta);
-            opt.step(&loss.total.backward())?; // forward, backward and update: one submit
-            if (step + 1) % 20 == 0 {
-                status = format!(
-                    "reconstruction {:.1}, KL {:.1}",
-                    loss.reconstruction.item()?,
-                    loss.kl.item()?
-                );
-            }
-            bar.update(step as u64 + 1, &status);
-        }
-        bar.finish();
-        let secs = start.elapsed().as_secs_f64();
-        let eval = evaluate(&dev, &vae, &test)?;
-        variances = eval.mean_variance;
-        let active = variances
-            .iter()
-            .filter(|&&v| v > args.active as f64)
-            .count();
-        println!(
-            "epoch {:>2}: test ELBO {:.2} nats (reconstruction {:.2}, KL {:.2}); active latents \
-             {active}/{}; {:.1} s ({:.0} images/s)",
-            epoch + 1,
-            -(eval.reconstruction + eval.kl),
-            eval.reconstruction,
-            eval.kl,
-            args.latent,
-            secs,
-            train.len() as f64 / secs
-        );
-        kl_per_latent = eval.kl_per_latent;
-    }
+    let epochs = args.epochs.unwrap_or(if args.quick { 2 } else { 10 });
+    let config = Config {
+        seed: args.seed,
+        out: Some(args.out.clone()),
+        name: "vae".into(),
+        resume: args.resume,
+        keep_going: args.keep_going,
+        interrupt: Some(train::ctrl_c()?),
+        ..Config::new(epochs, args.batch, args.lr)
+    };
+    let mut task = Elbo {
+        dev: dev.clone(),
+        vae,
+        opt,
+        test,
+        beta: args.beta,
+        active: args.active,
+        last: None,
+    };
+    let outcome = train::fit(&mut task, &train, &config, &mut Bar::new())?;
+    let Some(eval) = task.last.take().filter(|_| !outcome.interrupted) else {
+        return Ok(());
+    };
+    let (vae, test) = (&task.vae, &task.test);
+
     // How the KL is spread over the latents: β > 1 concentrates it in fewer of them.
-    let mut spread = kl_per_latent.clone();
+    let mut spread = eval.kl_per_latent.clone();
     spread.sort_by(|a, b| b.total_cmp(a));
     let shown: Vec<String> = spread.iter().map(|k| format!("{k:.2}")).collect();
     println!("KL per latent, largest first (nats): {}", shown.join(" "));
@@ -182,6 +235,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     // Traversals: the most active latents, most active first, one per row, each varied over
     // [−3, 3] while the rest stay at the posterior mean of the first test digit.
+    let variances = &eval.mean_variance;
     let mut order: Vec<usize> = (0..args.latent).collect();
     order.sort_by(|&a, &b| variances[b].total_cmp(&variances[a]));
     let rows = order.len().min(10);

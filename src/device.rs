@@ -216,6 +216,20 @@ impl Device {
         self.inner.draws.set(0);
     }
 
+    /// Where the device's stream of random seeds stands: the seed given to
+    /// [`Device::manual_seed`] and the number of random ops recorded since. A checkpoint that
+    /// stores it lets a resumed run draw the same dropout masks and noise as an uninterrupted
+    /// one.
+    pub fn rng_state(&self) -> (u64, u64) {
+        (self.inner.seed.get(), self.inner.draws.get())
+    }
+
+    /// Put the stream of random seeds back where [`Device::rng_state`] found it.
+    pub fn set_rng_state(&self, (seed, draws): (u64, u64)) {
+        self.inner.seed.set(seed);
+        self.inner.draws.set(draws);
+    }
+
     /// The next seed of the device's stream (one per random op).
     pub(crate) fn next_seed(&self) -> u64 {
         let n = self.inner.draws.get();

@@ -126,6 +126,64 @@ pub enum Error {
         message: String,
     },
 
+    /// A checkpoint would hold, or holds, a NaN or an infinity; nothing was written or loaded.
+    #[error("{path}: {message}")]
+    NonFinite {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Which tensor and element.
+        message: String,
+    },
+
+    /// A checkpoint loaded for a job is not fit for it (a judge that classifies too poorly).
+    #[error("{path}: {message}")]
+    Unfit {
+        /// The checkpoint.
+        path: PathBuf,
+        /// What it scored, what is needed, and how to rebuild it.
+        message: String,
+    },
+
+    /// Training stopped: a loss was NaN or infinite.
+    #[error(
+        "training stopped: `{loss}` was {value} at epoch {epoch}, step {step} of {steps}; {saved}"
+    )]
+    NonFiniteLoss {
+        /// The loss's name.
+        loss: String,
+        /// Its value.
+        value: f32,
+        /// Epoch (from 1) and step within it (from 1).
+        epoch: usize,
+        /// See `epoch`.
+        step: usize,
+        /// Steps per epoch.
+        steps: usize,
+        /// What happened to the checkpoint.
+        saved: String,
+    },
+
+    /// Something failed during a training step; `source` says what.
+    #[error("at epoch {epoch}, step {step}: {source}")]
+    AtStep {
+        /// Epoch (from 1) and step within it (from 1).
+        epoch: usize,
+        /// See `epoch`.
+        step: usize,
+        /// The failure.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A run cannot be resumed from a checkpoint.
+    #[error("cannot resume from {path}: {message}")]
+    Resume {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Why.
+        message: String,
+    },
+
     /// A non-finite value appeared while anomaly detection was on.
     #[error("anomaly: `{op}` recorded at {location} produced a non-finite value ({value})")]
     Anomaly {

@@ -21,7 +21,9 @@
 //!   [`checkpoint`] safetensors files, [`viz`] PNG grids and charts (feature `viz`).
 //! - [`op`]: the op contract, for ops of your own; [`check`] and [`bench`](mod@bench): the harness that
 //!   tests every kernel against the CPU reference and times it, for yours too.
-//! - [`progress`]: how long work reports progress (a terminal bar with feature `progress`).
+//! - [`train`]: the training loop the examples share (checkpoints, exact resume, NaN stops,
+//!   metric logs); [`progress`]: how long work reports progress (a terminal bar with feature
+//!   `progress`).
 
 #![warn(missing_docs)]
 
@@ -45,6 +47,7 @@ mod shape;
 mod tensor;
 #[cfg(test)]
 mod testing;
+pub mod train;
 #[cfg(feature = "viz")]
 pub mod viz;
 

@@ -85,6 +85,16 @@ impl Rng {
         ((self.next_u32() as u64 * n as u64) >> 32) as usize
     }
 
+    /// Where the generator stands: its seed and counter (see [`Rng::from_state`]).
+    pub fn state(&self) -> (u64, u32) {
+        (self.seed, self.counter)
+    }
+
+    /// A generator that continues from a saved [`Rng::state`].
+    pub fn from_state((seed, counter): (u64, u32)) -> Rng {
+        Rng { seed, counter }
+    }
+
     /// Fisher–Yates shuffle.
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {

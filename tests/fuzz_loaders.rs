@@ -310,9 +310,13 @@ fn headers_claiming_10_to_the_12_elements_allocate_nothing_and_load_nothing() {
         &absurd,
         parse_checkpoint
     ));
-    let i32s = with_header(&seed, |h| h.replacen("F32", "I32", 1));
-    match checkpoint::parse(Path::new("i32"), &i32s) {
-        Err(Error::BadFile { message, .. }) => assert!(message.contains("only F32"), "{message}"),
+    // The seed comes from the CPU reference, so its tensors are F64; I64 has the same width.
+    let i64s = with_header(&seed, |h| h.replacen("F64", "I64", 1));
+    assert_ne!(i64s, seed, "the seed holds F64 tensors");
+    match checkpoint::parse(Path::new("i64"), &i64s) {
+        Err(Error::BadFile { message, .. }) => {
+            assert!(message.contains("only F32 and F64"), "{message}")
+        }
         other => panic!("expected BadFile, got {other:?}"),
     }
 

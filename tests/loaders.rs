@@ -265,3 +265,41 @@ fn a_mismatched_or_broken_checkpoint_is_an_error_that_changes_nothing() {
     ));
     assert_eq!(values(&m), before);
 }
+
+#[test]
+fn a_checkpoint_never_holds_a_nan_in_either_direction() {
+    let dev = Device::cpu();
+    let path = tmp("nan-guard.safetensors");
+    let m = model(&dev, 3);
+    checkpoint::save(&path, &m.params(), None).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    // Saving a parameter that holds an infinity is refused, naming it; the file stays as it was.
+    let bad = Tensor::from_slice(&dev, &[1.0, f32::INFINITY, 3.0], &[3]).unwrap();
+    match checkpoint::save(&path, &[("blown.up".to_string(), bad)], None) {
+        Err(Error::NonFinite { message, .. }) => {
+            assert!(
+                message.contains("`blown.up`") && message.contains("element 1"),
+                "{message}"
+            )
+        }
+        other => panic!("saving an infinity: {other:?}"),
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    // A file holding a NaN (its first value overwritten) is refused on reading, naming it.
+    let mut bytes = before.clone();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    bytes[8 + header..8 + header + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let other = model(&dev, 4);
+    let kept = values(&other);
+    match checkpoint::load(&path, &other.params(), None) {
+        Err(Error::NonFinite { message, .. }) => {
+            assert!(
+                message.contains("NaN") && message.contains("refusing to load"),
+                "{message}"
+            )
+        }
+        e => panic!("loading a NaN: {e:?}"),
+    }
+    assert_eq!(values(&other), kept, "a refused load changed the model");
+}

@@ -140,3 +140,113 @@ fn a_long_training_run_allocates_nothing_after_its_first_steps() {
         "one submit per step (plus the final read)"
     );
 }
+
+/// A task whose logged loss is NaN at one global step (counted from 1), for the loop's checks.
+struct NanAt {
+    model: nn::Sequential,
+    opt: Sgd,
+    at: usize,
+    steps: usize,
+}
+
+impl wgrad::train::Task for NanAt {
+    fn step(&mut self, x: &Tensor, y: &Tensor) -> wgrad::Result<Vec<(&'static str, Tensor)>> {
+        self.steps += 1;
+        let loss = self.model.forward(x).cross_entropy(y);
+        self.opt.step(&loss.backward())?;
+        let logged = if self.steps == self.at {
+            Tensor::scalar(x.device(), f32::NAN)
+        } else {
+            loss
+        };
+        Ok(vec![("loss", logged)])
+    }
+    fn evaluate(&mut self, _epoch: usize) -> wgrad::Result<Vec<wgrad::train::Metric>> {
+        Ok(vec![])
+    }
+    fn params(&self) -> Vec<(String, Tensor)> {
+        self.model.params()
+    }
+    fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
+        vec![&mut self.opt]
+    }
+}
+
+#[test]
+fn the_training_loop_names_the_exact_step_of_a_nan_loss_or_keeps_going_if_told() {
+    use wgrad::train::{self, Config};
+    let dev = Device::cpu();
+    let data = mnist(Split::Train, 100);
+    let task = |at| {
+        dev.manual_seed(0);
+        let model = nn::Mlp::new(&[784, 8, 10]).build(&dev);
+        let opt = Sgd::new(&model.params(), 0.05);
+        NanAt {
+            model,
+            opt,
+            at,
+            steps: 0,
+        }
+    };
+    // 100 samples in batches of 10: 10 steps an epoch, checked every 4 steps; NaN at step 7 of
+    // epoch 2 (global 17), in the middle of an interval.
+    let config = Config {
+        log_every: 4,
+        ..Config::new(3, 10, 0.05)
+    };
+    match train::fit(&mut task(17), &data, &config, &mut wgrad::progress::Silent) {
+        Err(wgrad::Error::NonFiniteLoss {
+            epoch, step, steps, ..
+        }) => assert_eq!((epoch, step, steps), (2, 7, 10)),
+        other => panic!("want the NaN at epoch 2, step 7, got {other:?}"),
+    }
+    let keep = Config {
+        keep_going: true,
+        ..config
+    };
+    let outcome = train::fit(&mut task(17), &data, &keep, &mut wgrad::progress::Silent)
+        .expect("keep_going trains on");
+    assert_eq!(outcome.epochs.len(), 3);
+    let loss = |e: usize| outcome.epochs[e].get("train_loss").unwrap();
+    assert!(loss(0).is_finite() && loss(1).is_nan() && loss(2).is_finite());
+}
+
+#[test]
+fn a_run_is_not_resumed_with_another_batch_size() {
+    use wgrad::train::{self, Config};
+    let dev = Device::cpu();
+    let data = mnist(Split::Train, 40);
+    let out = std::env::temp_dir().join(format!("wgrad-resume-batch-{}", std::process::id()));
+    std::fs::create_dir_all(&out).unwrap();
+    let task = || {
+        dev.manual_seed(0);
+        let model = nn::Mlp::new(&[784, 8, 10]).build(&dev);
+        let opt = Sgd::new(&model.params(), 0.05);
+        NanAt {
+            model,
+            opt,
+            at: usize::MAX,
+            steps: 0,
+        }
+    };
+    let first = Config {
+        out: Some(out.clone()),
+        ..Config::new(1, 10, 0.05)
+    };
+    train::fit(&mut task(), &data, &first, &mut wgrad::progress::Silent).unwrap();
+    let other = Config {
+        resume: true,
+        epochs: 2,
+        batch: 20,
+        ..first
+    };
+    match train::fit(&mut task(), &data, &other, &mut wgrad::progress::Silent) {
+        Err(wgrad::Error::Resume { message, .. }) => {
+            assert!(
+                message.contains("batch 10") && message.contains("20"),
+                "{message}"
+            )
+        }
+        other => panic!("resuming with another batch size: {other:?}"),
+    }
+}

@@ -148,6 +148,46 @@ impl HistoryBuffer {
         self.len() == 0
     }
 
+    /// What a checkpoint must hold to continue exactly: the stored samples (`<prefix>.samples`)
+    /// and where the buffer's random stream stands (`<prefix>.rng.seed`, `<prefix>.rng.counter`).
+    pub fn state(&self, prefix: &str) -> crate::train::State {
+        let (seed, counter) = self.rng.state();
+        crate::train::State {
+            tensors: self
+                .stored
+                .iter()
+                .map(|t| (format!("{prefix}.samples"), t.clone()))
+                .collect(),
+            values: vec![
+                (format!("{prefix}.rng.seed"), seed.to_string()),
+                (format!("{prefix}.rng.counter"), counter.to_string()),
+            ],
+        }
+    }
+
+    /// Continue from what [`HistoryBuffer::state`] saved in `checkpoint` (read from `path`),
+    /// with the samples on `device`.
+    pub fn restore(
+        &mut self,
+        checkpoint: &crate::checkpoint::Checkpoint,
+        path: &Path,
+        prefix: &str,
+        device: &Device,
+    ) -> Result<()> {
+        let meta =
+            |key: &str| crate::train::meta::<u64>(checkpoint, path, &format!("{prefix}.{key}"));
+        let counter = u32::try_from(meta("rng.counter")?).map_err(|_| Error::BadFile {
+            path: path.to_path_buf(),
+            message: format!("`{prefix}.rng.counter` is out of range"),
+        })?;
+        self.rng = Rng::from_state((meta("rng.seed")?, counter));
+        self.stored = match checkpoint.tensors.get(&format!("{prefix}.samples")) {
+            Some((shape, values)) => Some(Tensor::from_f64(device, values, shape)?),
+            None => None,
+        };
+        Ok(())
+    }
+
     /// `n` stored samples, drawn at random without repeats; `None` while fewer than `n` are held.
     pub fn sample(&mut self, n: usize) -> Result<Option<Tensor>> {
         let Some(stored) = &self.stored else {
@@ -613,7 +653,7 @@ impl Judge {
             width = Some(wshape[0]);
             let bias = match ck.tensors.get(&format!("{i}.bias")) {
                 Some((bshape, b)) if bshape.as_slice() == [wshape[0]] => {
-                    Some(Tensor::from_slice(device, b, bshape)?)
+                    Some(Tensor::from_f64(device, b, bshape)?)
                 }
                 Some((bshape, _)) => {
                     return Err(bad(format!("`{i}.bias` has shape {bshape:?}")));
@@ -621,7 +661,7 @@ impl Judge {
                 None => None,
             };
             net.push(Linear {
-                weight: Tensor::from_slice(device, w, wshape)?,
+                weight: Tensor::from_f64(device, w, wshape)?,
                 bias,
             });
             if k + 1 < layers.len() {
@@ -643,6 +683,34 @@ impl Judge {
         let _no_grad = images.device().no_grad();
         let hits = self.logits(images).argmax(1).eq(labels).sum_all().item()?;
         Ok(hits / images.shape()[0] as f32)
+    }
+
+    /// The judge's accuracy on `images` and `labels` if it is at least `min`; otherwise an
+    /// [`Error::Unfit`] naming the checkpoint `path`, its score, the bar, and `rebuild` (the
+    /// command that makes a fit one). A judge that scores like chance would rate any samples
+    /// as garbage, or as anything.
+    pub fn require_accuracy(
+        &self,
+        path: &Path,
+        images: &Tensor,
+        labels: &Tensor,
+        min: f32,
+        rebuild: &str,
+    ) -> Result<f32> {
+        let acc = self.accuracy(images, labels)?;
+        if acc >= min {
+            return Ok(acc);
+        }
+        Err(Error::Unfit {
+            path: path.to_path_buf(),
+            message: format!(
+                "as a judge it classifies {:.2}% of the {} test images correctly, below the \
+                 {:.0}% a judge needs; rebuild it with `{rebuild}`",
+                100.0 * acc,
+                images.shape()[0],
+                100.0 * min
+            ),
+        })
     }
 
     /// Classify `images` (values in [0, 1]): the share classified with probability above

@@ -1,0 +1,527 @@
+//! The examples as a user runs them, end to end: bad options are refused before any work with
+//! exit code 2 and a line naming the option; every `--quick` mode trains and logs one row per
+//! epoch holding the printed figures; a NaN-producing learning rate stops training and leaves
+//! the checkpoint as it was; a save interrupted between write and rename leaves the previous
+//! checkpoint loadable; a run interrupted (after an epoch, mid-epoch, by Ctrl-C) and resumed ends
+//! with the same bits as one never interrupted, on the GPU and on the CPU reference; the GAN
+//! refuses a judge that holds a NaN or classifies under 90%.
+//!
+//! The example binaries are the ones `cargo test` builds beside this test (debug profile).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The built example `name`.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests live in target/<profile>/deps");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run the suite with `cargo test`, which builds the examples",
+        path.display()
+    );
+    path
+}
+
+/// Run example `name` with `args` (and `env`) from the package root; its output.
+fn run(name: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(example(name));
+    cmd.args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_BACKTRACE", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the example starts")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh folder for one run's output.
+fn scratch(what: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("wgrad-examples-{}-{what}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// Whether the GPU tests run here (an adapter, or WGRAD_REQUIRE_GPU=1 to fail without one).
+fn gpu_present() -> bool {
+    common::gpu().is_some()
+}
+
+#[test]
+fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
+    let no_checkpoint = scratch("no-checkpoint");
+    let no_checkpoint = no_checkpoint.to_str().expect("utf-8 temp path");
+    // (arguments, the option the error must name)
+    type Bad<'a> = Vec<(Vec<&'a str>, &'a str)>;
+    let common: Bad = vec![
+        (vec!["--batch", "0"], "--batch"),
+        (vec!["--epochs", "0"], "--epochs"),
+        (vec!["--lr", "nan"], "--lr"),
+        (vec!["--lr", "-1"], "--lr"),
+        (vec!["--lr", "inf"], "--lr"),
+        (vec!["--out", "/proc/nope"], "--out"),
+        (vec!["--data", "/no/such/folder"], "--data"),
+        (vec!["--resume", "--out", no_checkpoint], "--resume"),
+    ];
+    let own: [(&str, Bad); 4] = [
+        (
+            "mnist",
+            vec![
+                (vec!["--hidden", "0"], "--hidden"),
+                (vec!["--hidden", "64,0"], "--hidden"),
+                (vec!["--dropout", "1"], "--dropout"),
+                (vec!["--dropout", "-0.1"], "--dropout"),
+                (vec!["--schedule", "step:x"], "--schedule"),
+                (vec!["--optimizer", "lbfgs"], "--optimizer"),
+            ],
+        ),
+        (
+            "autoencoder",
+            vec![
+                (vec!["--hidden", "0"], "--hidden"),
+                (vec!["--code", "0"], "--code"),
+                (vec!["--pool", "3"], "--pool"),
+                (vec!["--sparse", "nan"], "--sparse"),
+            ],
+        ),
+        (
+            "vae",
+            vec![
+                (vec!["--latent", "0"], "--latent"),
+                (vec!["--hidden", "0"], "--hidden"),
+                (vec!["--beta", "-1"], "--beta"),
+            ],
+        ),
+        (
+            "gan",
+            vec![
+                (vec!["--g-hidden", "0"], "--g-hidden"),
+                (vec!["--d-hidden", "0"], "--d-hidden"),
+                (vec!["--dropout", "1.5"], "--dropout"),
+                (vec!["--label-flip", "1"], "--label-flip"),
+                (vec!["--history", "0"], "--history"),
+            ],
+        ),
+    ];
+    let mut failures = Vec::new();
+    let mut check = |name: &str, args: &[&str], option: &str| {
+        let out = run(name, args, &[]);
+        let err = text(&out.stderr);
+        let first = err.lines().next().unwrap_or("");
+        let ok = out.status.code() == Some(2)
+            && first.starts_with("error:")
+            && first.contains(option)
+            && !err.contains("panicked")
+            && text(&out.stdout).is_empty();
+        if !ok {
+            failures.push(format!(
+                "{name} {args:?}: exit {:?}, stderr {err:?}",
+                out.status.code()
+            ));
+        }
+    };
+    for (name, extra) in &own {
+        for (args, option) in common.iter().chain(extra) {
+            check(name, args, option);
+        }
+    }
+    check("quickstart", &["--bogus"], "--bogus");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The figures of the `epoch N:` lines a run printed: (epoch, name, value) with the value as
+/// printed (percentages as fractions).
+fn printed_figures(stdout: &str) -> Vec<(usize, String, f64, f64)> {
+    let mut out = Vec::new();
+    for line in stdout.lines() {
+        let Some(rest) = line.trim_start().strip_prefix("epoch ") else {
+            continue;
+        };
+        let Some((n, figures)) = rest.split_once(':') else {
+            continue;
+        };
+        let Ok(epoch) = n.trim().parse::<usize>() else {
+            continue;
+        };
+        for part in figures.split(',') {
+            let mut words = part.split_whitespace();
+            let (Some(name), Some(value), None) = (words.next(), words.next(), words.next()) else {
+                continue;
+            };
+            let (digits, scale) = match value.strip_suffix('%') {
+                Some(v) => (v, 0.01),
+                None => (value, 1.0),
+            };
+            let Ok(v) = digits.parse::<f64>() else {
+                continue;
+            };
+            // Half a unit of the last printed digit.
+            let decimals = digits.split_once('.').map_or(0, |(_, d)| d.len());
+            let half = 0.5 * 10f64.powi(-(decimals as i32)) * scale;
+            out.push((epoch, name.to_string(), v * scale, half));
+        }
+    }
+    out
+}
+
+/// metrics.csv as rows of named values.
+fn metrics(dir: &Path) -> Vec<HashMap<String, f64>> {
+    let text = std::fs::read_to_string(dir.join("metrics.csv")).expect("metrics.csv exists");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, v)| (h.to_string(), v.parse().expect("numbers")))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn every_quick_mode_trains_and_logs_a_row_per_epoch_with_the_printed_figures() {
+    if !gpu_present() {
+        return;
+    }
+    let mut failures = Vec::new();
+    for (name, epochs) in [("mnist", 2), ("autoencoder", 2), ("vae", 2), ("gan", 1)] {
+        let dir = scratch(&format!("quick-{name}"));
+        let out = run(
+            name,
+            &["--quick", "--out", dir.to_str().expect("utf-8")],
+            &[],
+        );
+        let stdout = text(&out.stdout);
+        if !out.status.success() {
+            failures.push(format!("{name}: {:?}\n{}", out.status, text(&out.stderr)));
+            continue;
+        }
+        let rows = metrics(&dir);
+        if rows.len() != epochs {
+            failures.push(format!(
+                "{name}: {} rows in metrics.csv, want {epochs}",
+                rows.len()
+            ));
+            continue;
+        }
+        let figures = printed_figures(&stdout);
+        if figures.is_empty() {
+            failures.push(format!("{name}: no epoch lines in\n{stdout}"));
+        }
+        for (epoch, figure, value, half) in figures {
+            let row = &rows[epoch - 1];
+            let column = row
+                .get(&figure)
+                .or_else(|| row.get(&format!("train_{figure}")));
+            match column {
+                Some(v) if (v - value).abs() <= half * 1.0001 => {}
+                other => failures.push(format!(
+                    "{name}: epoch {epoch} printed {figure} {value}, metrics.csv has {other:?}"
+                )),
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let out = run("quickstart", &["--quick"], &[]);
+    assert!(out.status.success(), "quickstart: {}", text(&out.stderr));
+}
+
+#[test]
+fn a_nan_producing_learning_rate_stops_training_and_leaves_the_checkpoint_as_it_was() {
+    if !gpu_present() {
+        return;
+    }
+    let dir = scratch("nan");
+    let d = dir.to_str().expect("utf-8");
+    let good = run("mnist", &["--quick", "--epochs", "1", "--out", d], &[]);
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    let path = dir.join("mnist.safetensors");
+    let before = std::fs::read(&path).expect("a checkpoint");
+    let bad = run("mnist", &["--quick", "--out", d, "--lr", "1e30"], &[]);
+    let err = text(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(1), "stderr: {err}");
+    assert!(
+        err.contains("training stopped")
+            && err.contains("epoch 1, step")
+            && err.contains("untouched"),
+        "the error names the epoch and step and says the checkpoint is kept: {err}"
+    );
+    assert_eq!(
+        std::fs::read(&path).expect("still there"),
+        before,
+        "the checkpoint changed"
+    );
+    // With anomaly detection the op is named too.
+    let bad = run(
+        "mnist",
+        &["--quick", "--out", d, "--lr", "1e30", "--detect-anomaly"],
+        &[],
+    );
+    let err = text(&bad.stderr);
+    assert!(
+        err.contains("anomaly") && err.contains("at epoch 1, step"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&path).expect("still there"), before);
+}
+
+#[test]
+fn a_save_interrupted_between_write_and_rename_leaves_the_previous_checkpoint_loadable() {
+    if !gpu_present() {
+        return;
+    }
+    let dir = scratch("failpoint");
+    let d = dir.to_str().expect("utf-8");
+    let good = run("mnist", &["--quick", "--epochs", "1", "--out", d], &[]);
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    let path = dir.join("mnist.safetensors");
+    let before = std::fs::read(&path).expect("a checkpoint");
+    let crashed = run(
+        "mnist",
+        &["--quick", "--epochs", "1", "--out", d, "--seed", "7"],
+        &[("WGRAD_FAILPOINT", "checkpoint-rename")],
+    );
+    assert!(
+        !crashed.status.success() && crashed.status.code().is_none(),
+        "the failpoint aborts the process: {:?}",
+        crashed.status
+    );
+    assert!(
+        dir.join("mnist.safetensors.partial").exists(),
+        "the new checkpoint was written before the abort"
+    );
+    assert_eq!(std::fs::read(&path).expect("still there"), before);
+    let ck = wgrad::checkpoint::read(&path).expect("the previous checkpoint loads");
+    assert!(ck.tensors.contains_key("0.weight"));
+}
+
+/// The tensors of a checkpoint, by name, as raw bytes (the run's own bookkeeping aside).
+fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<u64>)> {
+    let ck = wgrad::checkpoint::read(path).expect("a checkpoint");
+    ck.tensors
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("wgrad."))
+        .map(|(n, (shape, v))| (n, shape, v.iter().map(|x| x.to_bits()).collect()))
+        .collect()
+}
+
+/// Train `args` uninterrupted, and again interrupted after `steps` steps (by the test hook) and
+/// resumed; both final checkpoints must hold the same bits.
+fn resume_matches(name: &str, label: &str, args: &[&str], steps: usize) {
+    let (whole, parts) = (
+        scratch(&format!("{label}-whole")),
+        scratch(&format!("{label}-parts")),
+    );
+    let with = |dir: &Path, extra: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["--out", dir.to_str().expect("utf-8")]);
+        a.extend(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let go = |a: Vec<String>, env: &[(&str, &str)]| {
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        let out = run(name, &refs, env);
+        assert!(
+            out.status.success(),
+            "{name} {refs:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    go(with(&whole, &[]), &[]);
+    let n = steps.to_string();
+    let first = go(
+        with(&parts, &[]),
+        &[("WGRAD_INTERRUPT_AFTER_STEPS", n.as_str())],
+    );
+    assert!(
+        first.contains("interrupted"),
+        "{label}: not interrupted:\n{first}"
+    );
+    let second = go(with(&parts, &["--resume"]), &[]);
+    assert!(second.contains("resumed from"), "{label}:\n{second}");
+    let file = format!("{name}.safetensors");
+    let (a, b) = (tensors(&whole.join(&file)), tensors(&parts.join(&file)));
+    assert_eq!(a.len(), b.len(), "{label}: different tensors");
+    for ((na, sa, va), (nb, sb, vb)) in a.iter().zip(&b) {
+        assert_eq!((na, sa), (nb, sb), "{label}: different tensors");
+        if let Some(i) = va.iter().zip(vb).position(|(x, y)| x != y) {
+            panic!(
+                "{label}: `{na}` differs at element {i}: {} uninterrupted, {} resumed",
+                f64::from_bits(va[i]),
+                f64::from_bits(vb[i])
+            );
+        }
+    }
+    // The resumed run's log holds the same rows, apart from times.
+    let (ra, rb) = (metrics(&whole), metrics(&parts));
+    assert_eq!(ra.len(), rb.len(), "{label}: metrics.csv rows");
+    for (x, y) in ra.iter().zip(&rb) {
+        for (k, v) in x {
+            if !["wall_s", "samples_per_s"].contains(&k.as_str()) {
+                assert_eq!(Some(v), y.get(k), "{label}: metrics.csv column {k}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_run_interrupted_after_epoch_1_of_3_and_resumed_ends_bit_identical_on_the_gpu() {
+    if !gpu_present() {
+        return;
+    }
+    // 2,000 images in batches of 128: 16 steps per epoch.
+    resume_matches("mnist", "gpu", &["--quick", "--epochs", "3"], 16);
+}
+
+#[test]
+fn a_run_interrupted_mid_epoch_and_resumed_ends_bit_identical_on_the_cpu_reference() {
+    // 400 images in batches of 128: 4 steps per epoch; stop after epoch 1 and mid-epoch 2.
+    let args = [
+        "--cpu",
+        "--quick",
+        "--epochs",
+        "3",
+        "--hidden",
+        "32",
+        "--train-size",
+        "400",
+    ];
+    resume_matches("mnist", "cpu-epoch", &args, 4);
+    resume_matches("mnist", "cpu-mid", &args, 6);
+}
+
+#[test]
+fn a_gan_resumed_mid_epoch_keeps_its_history_buffer_and_both_optimizers() {
+    if !gpu_present() {
+        return;
+    }
+    let args = [
+        "--quick",
+        "--epochs",
+        "2",
+        "--train-size",
+        "400",
+        "--judge",
+        "none",
+    ];
+    resume_matches("gan", "gan", &args, 6);
+}
+
+#[test]
+fn ctrl_c_saves_at_the_next_step_and_resume_continues() {
+    if !gpu_present() {
+        return;
+    }
+    let dir = scratch("sigint");
+    let mut child = Command::new(example("mnist"))
+        .args(["--quick", "--epochs", "30", "--out"])
+        .arg(&dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mnist starts");
+    // Wait for the first epoch to end, then interrupt.
+    let stdout = child.stdout.take().expect("piped");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("text");
+        seen.push(line.clone());
+        if line.starts_with("epoch  1:") {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    seen.extend(lines.map_while(Result::ok));
+    let status = child.wait().expect("mnist ends");
+    let seen = seen.join("\n");
+    assert!(status.success(), "after Ctrl-C: {status:?}\n{seen}");
+    assert!(seen.contains("interrupted"), "{seen}");
+    let ck = wgrad::checkpoint::read(dir.join("mnist.safetensors")).expect("a checkpoint");
+    let epoch: usize = ck.metadata["wgrad.train.epoch"].parse().unwrap();
+    assert!((1..30).contains(&epoch), "saved after epoch {epoch}");
+    let more = run(
+        "mnist",
+        &[
+            "--quick",
+            "--epochs",
+            &(epoch + 1).to_string(),
+            "--out",
+            dir.to_str().unwrap(),
+            "--resume",
+        ],
+        &[],
+    );
+    assert!(more.status.success(), "{}", text(&more.stderr));
+    assert!(text(&more.stdout).contains("resumed from"));
+}
+
+#[test]
+fn the_gan_refuses_a_judge_holding_a_nan_or_scoring_below_90_percent() {
+    if !gpu_present() {
+        return;
+    }
+    use wgrad::nn::{Mlp, Module};
+    let dir = scratch("judges");
+    // An untrained classifier of the mnist example's shape: right one time in ten.
+    let weak = dir.join("weak.safetensors");
+    let cpu = wgrad::Device::cpu();
+    let model = Mlp::new(&[784, 64, 10]).build(&cpu);
+    wgrad::checkpoint::save(&weak, &model.params(), None).unwrap();
+    // The same file with its first value made a NaN.
+    let mut bytes = std::fs::read(&weak).unwrap();
+    let header = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let first = 8 + header;
+    bytes[first..first + 8].copy_from_slice(&f64::NAN.to_le_bytes());
+    let nan = dir.join("nan.safetensors");
+    std::fs::write(&nan, bytes).unwrap();
+    let out_dir = dir.join("out");
+    for (judge, wants) in [
+        (
+            &weak,
+            vec!["below the 90%", "cargo run --release --example mnist"],
+        ),
+        (&nan, vec!["NaN", "refusing to load"]),
+    ] {
+        let out = run(
+            "gan",
+            &[
+                "--quick",
+                "--judge",
+                judge.to_str().unwrap(),
+                "--out",
+                out_dir.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{}: {err}", judge.display());
+        for want in wants {
+            assert!(err.contains(want), "{}: {err}", judge.display());
+        }
+        assert!(
+            !text(&out.stdout).contains("epoch  1:"),
+            "the GAN trained with a bad judge"
+        );
+    }
+}
