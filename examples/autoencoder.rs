@@ -72,9 +72,10 @@ struct Args {
     /// A small slice (2,000 training and 1,000 test images, 2 epochs) for a check in seconds.
     #[arg(long)]
     quick: bool,
-    /// Where the picture, the checkpoint and the logs go.
-    #[arg(long, default_value = "runs/autoencoder", value_parser = output_dir)]
-    out: PathBuf,
+    /// Where the picture, the checkpoint and the logs go [default: runs/autoencoder, or
+    /// runs/autoencoder-quick with --quick].
+    #[arg(long, value_parser = output_dir)]
+    out: Option<PathBuf>,
     /// Continue from the checkpoint in --out (same options).
     #[arg(long)]
     resume: bool,
@@ -85,16 +86,24 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    // MNIST's digits are 28×28.
+    if args.code > 28 * 28 {
+        train::options::exit_usage(&format!(
+            "--code {} is wider than the 784 pixels it encodes",
+            args.code
+        ));
+    }
     if args.code % args.pool != 0 {
         train::options::exit_usage(&format!(
             "--code {} is not a multiple of --pool {}",
             args.code, args.pool
         ));
     }
+    let out = train::options::out_dir(args.out.clone(), "autoencoder", args.quick);
     if args.resume {
-        train::options::require_checkpoint(&args.out, "autoencoder");
+        train::options::require_checkpoint(&out, "autoencoder");
     }
-    if let Err(e) = run(args) {
+    if let Err(e) = run(args, out) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -145,7 +154,7 @@ impl Task for Squeeze {
     }
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: Args, out: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let dev = if args.cpu {
         Device::cpu()
     } else {
@@ -216,13 +225,20 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let epochs = args.epochs.unwrap_or(if args.quick { 2 } else { 5 });
     let config = Config {
+        epochs,
+        batch: args.batch,
+        lr: args.lr,
         seed: args.seed,
-        out: Some(args.out.clone()),
+        out: Some(out.clone()),
         name: "autoencoder".into(),
         resume: args.resume,
         keep_going: args.keep_going,
         interrupt: Some(train::ctrl_c()?),
-        ..Config::new(epochs, args.batch, args.lr)
+        fingerprint: format!(
+            "{:?} code {} {:?} sparse {} pool {} eps {}",
+            args.hidden, args.code, args.activation, args.sparse, args.pool, args.eps
+        ),
+        ..Config::default()
     };
     let mut task = Squeeze {
         dev: dev.clone(),
@@ -249,7 +265,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         grid.extend(part(&recon));
         grid.extend(part(&pca_recon));
     }
-    let png = args.out.join(if args.sparse > 0.0 {
+    let png = out.join(if args.sparse > 0.0 {
         "reconstructions_sparse.png"
     } else {
         "reconstructions.png"
@@ -258,7 +274,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "saved {} (rows of three: test digits, autoencoder, PCA) and {}",
         png.display(),
-        args.out.join("metrics.csv").display()
+        out.join("metrics.csv").display()
     );
     Ok(())
 }

@@ -96,9 +96,13 @@ struct Args {
     /// Every stabiliser off.
     #[arg(long)]
     plain: bool,
-    /// Classifier checkpoint written by `cargo run --release --example mnist` (default options).
-    #[arg(long, default_value = "runs/mnist/mnist.safetensors")]
-    judge: PathBuf,
+    /// Classifier checkpoint written by `cargo run --release --example mnist` (default options)
+    /// [default: runs/mnist/mnist.safetensors, skipped if it is not there].
+    #[arg(long)]
+    judge: Option<PathBuf>,
+    /// Do not judge samples with a classifier.
+    #[arg(long, conflicts_with = "judge")]
+    no_judge: bool,
     /// Samples the classifier judges after each epoch [default: 1000, or 200 with --quick].
     #[arg(long, value_parser = positive::<usize>)]
     judge_samples: Option<usize>,
@@ -110,9 +114,10 @@ struct Args {
     /// A small slice (1,000 training images, 1 epoch) for a check in seconds.
     #[arg(long)]
     quick: bool,
-    /// Where the pictures, the checkpoint and the logs go.
-    #[arg(long, default_value = "runs/gan", value_parser = output_dir)]
-    out: PathBuf,
+    /// Where the pictures, the checkpoint and the logs go [default: runs/gan, or runs/gan-quick
+    /// with --quick].
+    #[arg(long, value_parser = output_dir)]
+    out: Option<PathBuf>,
     /// Continue from the checkpoint in --out (same options).
     #[arg(long)]
     resume: bool,
@@ -126,10 +131,27 @@ const JUDGE_ACCURACY: f32 = 0.9;
 
 fn main() {
     let args = Args::parse();
-    if args.resume {
-        train::options::require_checkpoint(&args.out, "gan");
+    let usage = train::options::exit_usage;
+    if let Some(j) = &args.judge
+        && !j.is_file()
+    {
+        usage(&format!("--judge: no checkpoint at {}", j.display()));
     }
-    if let Err(e) = run(args) {
+    if !(args.plain || args.no_history) && args.history < args.batch {
+        usage(&format!(
+            "--history {} holds fewer old fakes than a step draws (--batch {})",
+            args.history, args.batch
+        ));
+    }
+    let samples = args.judge_samples.unwrap_or(1000);
+    if samples.saturating_mul(args.latent.max(args.batch)) > u32::MAX as usize {
+        usage("--judge-samples times --latent is more noise than one draw holds (2³²)");
+    }
+    let out = train::options::out_dir(args.out.clone(), "gan", args.quick);
+    if args.resume {
+        train::options::require_checkpoint(&out, "gan");
+    }
+    if let Err(e) = run(args, out) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -246,7 +268,7 @@ fn prefixed(prefix: &str, params: Vec<(String, Tensor)>) -> Vec<(String, Tensor)
         .collect()
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: Args, out: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let history = !(args.plain || args.no_history);
     let dropout = if args.plain || args.no_dropout {
         0.0
@@ -282,23 +304,30 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let pixels = train.sample_size();
     println!("data: {} training images, scaled to [−1, 1]", train.len());
 
-    let judge = if args.judge.exists() {
-        let judge = Judge::load(&dev, &args.judge, Activation::Relu, mean, std)?;
+    let judge_path = args
+        .judge
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/mnist/mnist.safetensors"));
+    let judge = if args.no_judge {
+        println!("judge: none (--no-judge)");
+        None
+    } else if judge_path.exists() {
+        let judge = Judge::load(&dev, &judge_path, Activation::Relu, mean, std)?;
         let (x, y) = test.tensors(&dev)?;
         let rebuild = "cargo run --release --example mnist";
-        let acc = judge.require_accuracy(&args.judge, &x, &y, JUDGE_ACCURACY, rebuild)?;
+        let acc = judge.require_accuracy(&judge_path, &x, &y, JUDGE_ACCURACY, rebuild)?;
         println!(
             "judge: {} ({:.2}% on the MNIST test set)",
-            args.judge.display(),
+            judge_path.display(),
             100.0 * acc
         );
         Some(judge)
     } else {
         println!(
             "judge: no classifier at {}; samples will not be scored. Make one with\n  \
-             cargo run --release --example mnist -- --epochs 3\n\
+             cargo run --release --example mnist\n\
              (or pass --judge PATH to a checkpoint of that example)",
-            args.judge.display()
+            judge_path.display()
         );
         None
     };
@@ -346,13 +375,25 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (real_test, _) = test.slice(0, 1000).tensors(&dev)?;
     let epochs = args.epochs.unwrap_or(if args.quick { 1 } else { 15 });
     let config = Config {
+        epochs,
+        batch: args.batch,
+        lr: args.lr,
         seed: args.seed,
-        out: Some(args.out.clone()),
+        out: Some(out.clone()),
         name: "gan".into(),
         resume: args.resume,
         keep_going: args.keep_going,
         interrupt: Some(train::ctrl_c()?),
-        ..Config::new(epochs, args.batch, args.lr)
+        fingerprint: format!(
+            "latent {} G {:?} D {:?} history {} dropout {dropout} flip {flip} smooth {smooth} \
+             minibatch variance {minibatch_variance} judged {}",
+            args.latent,
+            args.g_hidden,
+            args.d_hidden,
+            if history { args.history } else { 0 },
+            judge.is_some()
+        ),
+        ..Config::default()
     };
     let mut task = Adversaries {
         dev,
@@ -368,7 +409,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         judge_samples: args
             .judge_samples
             .unwrap_or(if args.quick { 200 } else { 1000 }),
-        out: args.out.clone(),
+        out: out.clone(),
     };
     let outcome = train::fit(&mut task, &train, &config, &mut Bar::new())?;
     if let Some(last) = outcome.epochs.last()
@@ -379,7 +420,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "saved samples_epoch01.png … samples_epoch{:02}.png and metrics.csv in {}",
         outcome.epochs.len(),
-        args.out.display()
+        out.display()
     );
     Ok(())
 }

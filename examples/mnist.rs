@@ -69,9 +69,10 @@ struct Args {
     /// A small slice (2,000 training and 1,000 test images, 2 epochs) for a check in seconds.
     #[arg(long)]
     quick: bool,
-    /// Where the checkpoint, the logs and the curves go.
-    #[arg(long, default_value = "runs/mnist", value_parser = output_dir)]
-    out: PathBuf,
+    /// Where the checkpoint, the logs and the curves go [default: runs/mnist, or
+    /// runs/mnist-quick with --quick].
+    #[arg(long, value_parser = output_dir)]
+    out: Option<PathBuf>,
     /// Continue from the checkpoint in --out (same options), ending as the uninterrupted run.
     #[arg(long)]
     resume: bool,
@@ -83,7 +84,7 @@ struct Args {
     detect_anomaly: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Opt {
     Sgd,
     Momentum,
@@ -95,9 +96,6 @@ enum Opt {
 
 fn main() {
     let args = Args::parse();
-    if args.resume {
-        train::options::require_checkpoint(&args.out, "mnist");
-    }
     let schedule = match args.schedule.as_str() {
         "cosine" => None,
         s => Some(
@@ -105,7 +103,11 @@ fn main() {
                 .unwrap_or_else(|e| train::options::exit_usage(&format!("--schedule: {e}"))),
         ),
     };
-    if let Err(e) = run(args, schedule) {
+    let out = train::options::out_dir(args.out.clone(), "mnist", args.quick);
+    if args.resume {
+        train::options::require_checkpoint(&out, "mnist");
+    }
+    if let Err(e) = run(args, out, schedule) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -142,7 +144,11 @@ impl Task for Classifier {
     }
 }
 
-fn run(args: Args, schedule: Option<Schedule>) -> Result<(), Box<dyn std::error::Error>> {
+fn run(
+    args: Args,
+    out: PathBuf,
+    schedule: Option<Schedule>,
+) -> Result<(), Box<dyn std::error::Error>> {
     let dev = if args.cpu {
         Device::cpu()
     } else {
@@ -207,18 +213,24 @@ fn run(args: Args, schedule: Option<Schedule>) -> Result<(), Box<dyn std::error:
     );
 
     let config = Config {
+        epochs,
+        batch: args.batch,
+        lr: args.lr,
         seed: args.seed,
         schedule: schedule.unwrap_or(Schedule::Cosine {
             total: epochs,
             min_lr: 0.0,
         }),
-        out: Some(args.out.clone()),
+        out: Some(out.clone()),
         name: "mnist".into(),
         resume: args.resume,
         keep_going: args.keep_going,
         log_every: (train.num_batches(args.batch) / 50).max(1),
         interrupt: Some(train::ctrl_c()?),
-        ..Config::new(epochs, args.batch, args.lr)
+        fingerprint: format!(
+            "{widths:?} {:?} {:?} dropout {} {:?}",
+            args.activation, args.init, args.dropout, args.optimizer
+        ),
     };
     let mut task = Classifier {
         dev,
@@ -241,7 +253,7 @@ fn run(args: Args, schedule: Option<Schedule>) -> Result<(), Box<dyn std::error:
         .filter_map(|r| r.get("test_accuracy"))
         .map(|v| 100.0 * v as f32)
         .collect();
-    let (loss_png, acc_png) = (args.out.join("loss.png"), args.out.join("accuracy.png"));
+    let (loss_png, acc_png) = (out.join("loss.png"), out.join("accuracy.png"));
     wgrad::viz::save_line_chart(
         &loss_png,
         "mnist training loss (mean per logging interval)",
@@ -264,7 +276,7 @@ fn run(args: Args, schedule: Option<Schedule>) -> Result<(), Box<dyn std::error:
             .checkpoint_path()
             .expect("an output folder")
             .display(),
-        args.out.join("metrics.csv").display(),
+        out.join("metrics.csv").display(),
         loss_png.display(),
         acc_png.display()
     );

@@ -68,9 +68,10 @@ struct Args {
     /// A small slice (2,000 training and 1,000 test images, 2 epochs) for a check in seconds.
     #[arg(long)]
     quick: bool,
-    /// Where the pictures, the checkpoint and the logs go.
-    #[arg(long, default_value = "runs/vae", value_parser = output_dir)]
-    out: PathBuf,
+    /// Where the pictures, the checkpoint and the logs go [default: runs/vae, or runs/vae-quick
+    /// with --quick].
+    #[arg(long, value_parser = output_dir)]
+    out: Option<PathBuf>,
     /// Continue from the checkpoint in --out (same options).
     #[arg(long)]
     resume: bool,
@@ -81,10 +82,11 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    let out = train::options::out_dir(args.out.clone(), "vae", args.quick);
     if args.resume {
-        train::options::require_checkpoint(&args.out, "vae");
+        train::options::require_checkpoint(&out, "vae");
     }
-    if let Err(e) = run(args) {
+    if let Err(e) = run(args, out) {
         eprintln!("error: {e}");
         std::process::exit(1);
     }
@@ -138,7 +140,7 @@ impl Task for Elbo {
     }
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(args: Args, out: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     let dev = if args.cpu {
         Device::cpu()
     } else {
@@ -187,13 +189,20 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let epochs = args.epochs.unwrap_or(if args.quick { 2 } else { 10 });
     let config = Config {
+        epochs,
+        batch: args.batch,
+        lr: args.lr,
         seed: args.seed,
-        out: Some(args.out.clone()),
+        out: Some(out.clone()),
         name: "vae".into(),
         resume: args.resume,
         keep_going: args.keep_going,
         interrupt: Some(train::ctrl_c()?),
-        ..Config::new(epochs, args.batch, args.lr)
+        fingerprint: format!(
+            "{:?} latent {} beta {}",
+            args.hidden, args.latent, args.beta
+        ),
+        ..Config::default()
     };
     let mut task = Elbo {
         dev: dev.clone(),
@@ -229,7 +238,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let _no_grad = dev.no_grad();
     // Samples: z from the prior N(0, I), decoded.
     let samples = vae.decode(&Tensor::randn(&dev, &[64, args.latent]));
-    let path = args.out.join("samples.png");
+    let path = out.join("samples.png");
     wgrad::viz::save_image_grid(&path, &samples.to_vec()?, 28, 28, 8, 2)?;
     println!("saved {} (64 samples from the prior)", path.display());
 
@@ -251,7 +260,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let z = Tensor::from_vec(&dev, codes, &[rows * cols, args.latent])?;
-    let path = args.out.join("traversals.png");
+    let path = out.join("traversals.png");
     wgrad::viz::save_image_grid(&path, &vae.decode(&z).to_vec()?, 28, 28, cols, 2)?;
     println!(
         "saved {} (rows: latents {:?}, by decreasing activity; columns: −3 … 3)",

@@ -61,8 +61,10 @@ pub fn save(
 
 /// Write named tensors and metadata (plus `format: wgrad`) to `path` atomically: every value is
 /// read back and checked finite first (a NaN or infinity is an error naming the tensor, and
-/// nothing is written), then the file is written to `<path>.partial`, synced, renamed over
-/// `path`, and the folder synced, so `path` holds either the previous checkpoint or this one.
+/// nothing is written), then the file is written to a new `<path>.partial.<pid>.<n>` (unique,
+/// so two writers never share it), synced, renamed over `path`, and the folder synced, so
+/// `path` holds either the previous checkpoint or this one. A failed write removes its
+/// temporary file.
 pub fn write(
     path: impl AsRef<Path>,
     named: &[(String, Tensor)],
@@ -107,15 +109,28 @@ pub fn write(
         .collect::<Result<Vec<_>, safetensors::SafeTensorError>>()
         .map_err(bad)?;
     let data = safetensors::serialize(views, Some(metadata)).map_err(bad)?;
-    let tmp = path.with_extension("safetensors.partial");
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".partial.{}.{n}", std::process::id()));
+    let tmp = std::path::PathBuf::from(tmp);
     let io = |what: &Path| {
         let what = what.to_path_buf();
         move |source| Error::Io { path: what, source }
     };
-    let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    file.write_all(&data).map_err(io(&tmp))?;
-    file.sync_all().map_err(io(&tmp))?;
-    drop(file);
+    let written = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        file.write_all(&data).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
     if std::env::var("WGRAD_FAILPOINT").as_deref() == Ok("checkpoint-rename") {
         eprintln!(
             "WGRAD_FAILPOINT=checkpoint-rename: aborting between writing {} and renaming it",
@@ -123,12 +138,28 @@ pub fn write(
         );
         std::process::abort();
     }
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    // The rename itself is durable once the folder is synced (where folders can be opened).
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
+    sync_folder(path)
+}
+
+/// Make a rename into `path`'s folder durable by syncing the folder (on Unix; elsewhere folders
+/// cannot be opened for it).
+fn sync_folder(path: &Path) -> Result<()> {
+    if cfg!(unix) {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let io = |source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
     }
     Ok(())
 }
@@ -143,6 +174,18 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// Metadata value `key`, parsed; an error naming the key and the file (`path`) if it is
+    /// missing or does not parse.
+    pub fn meta<T: std::str::FromStr>(&self, path: &Path, key: &str) -> Result<T> {
+        self.metadata
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::BadFile {
+                path: path.to_path_buf(),
+                message: format!("its metadata has no valid `{key}`"),
+            })
+    }
+
     /// Overwrite each of `wanted`'s tensors with the checkpoint's tensor of the same name (it
     /// may hold others too; `path` names it in errors). Every name and shape is checked first; on
     /// any mismatch nothing is changed and the error lists what differs.

@@ -175,6 +175,16 @@ pub enum Error {
         source: Box<Error>,
     },
 
+    /// Something failed at the end of a training epoch (evaluation, saving); `source` says what.
+    #[error("after epoch {epoch}: {source}")]
+    AtEpoch {
+        /// The epoch (from 1).
+        epoch: usize,
+        /// The failure.
+        #[source]
+        source: Box<Error>,
+    },
+
     /// A run cannot be resumed from a checkpoint.
     #[error("cannot resume from {path}: {message}")]
     Resume {

@@ -191,8 +191,11 @@ fn the_training_loop_names_the_exact_step_of_a_nan_loss_or_keeps_going_if_told()
     // 100 samples in batches of 10: 10 steps an epoch, checked every 4 steps; NaN at step 7 of
     // epoch 2 (global 17), in the middle of an interval.
     let config = Config {
+        epochs: 3,
+        batch: 10,
+        lr: 0.05,
         log_every: 4,
-        ..Config::new(3, 10, 0.05)
+        ..Config::default()
     };
     match train::fit(&mut task(17), &data, &config, &mut wgrad::progress::Silent) {
         Err(wgrad::Error::NonFiniteLoss {
@@ -212,7 +215,7 @@ fn the_training_loop_names_the_exact_step_of_a_nan_loss_or_keeps_going_if_told()
 }
 
 #[test]
-fn a_run_is_not_resumed_with_another_batch_size() {
+fn a_run_is_not_resumed_with_other_options() {
     use wgrad::train::{self, Config};
     let dev = Device::cpu();
     let data = mnist(Split::Train, 40);
@@ -230,23 +233,70 @@ fn a_run_is_not_resumed_with_another_batch_size() {
         }
     };
     let first = Config {
+        epochs: 1,
+        batch: 10,
+        lr: 0.05,
         out: Some(out.clone()),
-        ..Config::new(1, 10, 0.05)
+        fingerprint: "784-8-10 sgd".into(),
+        ..Config::default()
     };
     train::fit(&mut task(), &data, &first, &mut wgrad::progress::Silent).unwrap();
-    let other = Config {
+    let resume = Config {
         resume: true,
         epochs: 2,
-        batch: 20,
-        ..first
+        ..first.clone()
     };
-    match train::fit(&mut task(), &data, &other, &mut wgrad::progress::Silent) {
-        Err(wgrad::Error::Resume { message, .. }) => {
-            assert!(
-                message.contains("batch 10") && message.contains("20"),
-                "{message}"
-            )
+    let cosine = wgrad::optim::Schedule::Cosine {
+        total: 2,
+        min_lr: 0.0,
+    };
+    let changes: [(&str, Config); 5] = [
+        (
+            "batch 10",
+            Config {
+                batch: 20,
+                ..resume.clone()
+            },
+        ),
+        (
+            "seed 0",
+            Config {
+                seed: 1,
+                ..resume.clone()
+            },
+        ),
+        (
+            "lr 0.05",
+            Config {
+                lr: 0.1,
+                ..resume.clone()
+            },
+        ),
+        (
+            "schedule Constant",
+            Config {
+                schedule: cosine,
+                ..resume.clone()
+            },
+        ),
+        (
+            "fingerprint 784-8-10 sgd",
+            Config {
+                fingerprint: "784-8-10 adam".into(),
+                ..resume.clone()
+            },
+        ),
+    ];
+    for (want, config) in changes {
+        match train::fit(&mut task(), &data, &config, &mut wgrad::progress::Silent) {
+            Err(wgrad::Error::Resume { message, .. }) => {
+                assert!(message.contains(want), "want `{want}` in: {message}")
+            }
+            other => panic!("resuming with a changed {want}: {other:?}"),
         }
-        other => panic!("resuming with another batch size: {other:?}"),
     }
+    // The same options resume.
+    let outcome = train::fit(&mut task(), &data, &resume, &mut wgrad::progress::Silent).unwrap();
+    assert_eq!(outcome.epochs.len(), 2);
+    let _ = std::fs::remove_dir_all(&out);
 }

@@ -174,8 +174,7 @@ impl HistoryBuffer {
         prefix: &str,
         device: &Device,
     ) -> Result<()> {
-        let meta =
-            |key: &str| crate::train::meta::<u64>(checkpoint, path, &format!("{prefix}.{key}"));
+        let meta = |key: &str| checkpoint.meta::<u64>(path, &format!("{prefix}.{key}"));
         let counter = u32::try_from(meta("rng.counter")?).map_err(|_| Error::BadFile {
             path: path.to_path_buf(),
             message: format!("`{prefix}.rng.counter` is out of range"),

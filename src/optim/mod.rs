@@ -141,30 +141,58 @@ impl Schedule {
 
 impl std::str::FromStr for Schedule {
     type Err = String;
-    /// `constant`, `step:EVERY:GAMMA`, `cosine:TOTAL` or `cosine:TOTAL:MIN`.
+    /// `constant`, `step:EVERY:GAMMA` (EVERY ≥ 1, GAMMA finite and > 0), `cosine:TOTAL` or
+    /// `cosine:TOTAL:MIN` (TOTAL ≥ 1, MIN finite and ≥ 0).
     fn from_str(s: &str) -> Result<Schedule, String> {
         let parts: Vec<&str> = s.split(':').collect();
-        let num = |i: usize, what: &str| -> Result<f32, String> {
+        let field = |i: usize, what: &str| -> Result<&str, String> {
             parts
                 .get(i)
-                .ok_or(format!("schedule `{s}`: missing {what}"))?
-                .parse::<f32>()
-                .map_err(|e| format!("schedule `{s}`: {what}: {e}"))
+                .copied()
+                .ok_or(format!("schedule `{s}`: missing {what}"))
+        };
+        let count = |i: usize, what: &str| -> Result<usize, String> {
+            match field(i, what)?.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(n),
+                _ => Err(format!("schedule `{s}`: {what} must be a whole number ≥ 1")),
+            }
+        };
+        let rate = |i: usize, what: &str, zero_ok: bool| -> Result<f32, String> {
+            match field(i, what)?.parse::<f32>() {
+                Ok(v) if v.is_finite() && (v > 0.0 || (zero_ok && v == 0.0)) => Ok(v),
+                _ => Err(format!(
+                    "schedule `{s}`: {what} must be a finite number {}",
+                    if zero_ok { "≥ 0" } else { "> 0" }
+                )),
+            }
+        };
+        let arity = |n: &[usize]| {
+            if n.contains(&parts.len()) {
+                Ok(())
+            } else {
+                Err(format!("schedule `{s}`: wrong number of fields"))
+            }
         };
         match parts[0] {
-            "constant" => Ok(Schedule::Constant),
-            "step" => Ok(Schedule::Step {
-                every: num(1, "period")? as usize,
-                gamma: num(2, "gamma")?,
-            }),
-            "cosine" => Ok(Schedule::Cosine {
-                total: num(1, "length")? as usize,
-                min_lr: if parts.len() > 2 {
-                    num(2, "minimum")?
-                } else {
-                    0.0
-                },
-            }),
+            "constant" => arity(&[1]).map(|()| Schedule::Constant),
+            "step" => {
+                arity(&[3])?;
+                Ok(Schedule::Step {
+                    every: count(1, "period")?,
+                    gamma: rate(2, "gamma", false)?,
+                })
+            }
+            "cosine" => {
+                arity(&[2, 3])?;
+                Ok(Schedule::Cosine {
+                    total: count(1, "length")?,
+                    min_lr: if parts.len() > 2 {
+                        rate(2, "minimum", true)?
+                    } else {
+                        0.0
+                    },
+                })
+            }
             _ => Err(format!(
                 "unknown schedule `{s}` (constant, step:N:GAMMA, cosine:N[:MIN])"
             )),

@@ -27,12 +27,11 @@ impl Row {
     }
 }
 
-/// A CSV file of rows, written as they come.
+/// A CSV file of rows, written as they come. The first row's columns are the header; every
+/// later row must have the same ones.
 struct Table {
     path: Option<PathBuf>,
     rows: Vec<Row>,
-    /// Whether the file has been started by this run (header written, or rows kept on resume).
-    started: bool,
 }
 
 impl Table {
@@ -40,37 +39,48 @@ impl Table {
         Table {
             path,
             rows: Vec::new(),
-            started: false,
         }
     }
 
     fn push(&mut self, row: Row) -> Result<()> {
+        if let Some(first) = self.rows.first() {
+            let names = |r: &Row| r.values.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+            if names(first) != names(&row) {
+                return Err(Error::BadFile {
+                    path: self.path.clone().unwrap_or_default(),
+                    message: format!(
+                        "a row with the columns {:?} does not fit the log's {:?} (a run resumed \
+                         with other metrics?)",
+                        names(&row),
+                        names(first)
+                    ),
+                });
+            }
+        }
         if let Some(path) = &self.path {
             let io = |source| Error::Io {
                 path: path.clone(),
                 source,
             };
-            let mut file = if self.started {
+            let mut file = if self.rows.is_empty() {
+                let mut f = std::fs::File::create(path).map_err(io)?;
+                f.write_all(header(&row).as_bytes()).map_err(io)?;
+                f
+            } else {
                 std::fs::OpenOptions::new()
                     .append(true)
                     .open(path)
                     .map_err(io)?
-            } else {
-                let mut f = std::fs::File::create(path).map_err(io)?;
-                let header: Vec<&str> = row.values.iter().map(|(n, _)| n.as_str()).collect();
-                writeln!(f, "step,epoch,{}", header.join(",")).map_err(io)?;
-                f
             };
-            let values: Vec<String> = row.values.iter().map(|(_, v)| format!("{v}")).collect();
-            writeln!(file, "{},{},{}", row.step, row.epoch, values.join(",")).map_err(io)?;
+            file.write_all(line(&row).as_bytes()).map_err(io)?;
         }
-        self.started = true;
         self.rows.push(row);
         Ok(())
     }
 
-    /// Keep the rows of an earlier run that `keep` accepts (rewriting the file without the
-    /// others); a missing file is an empty log.
+    /// Keep the rows of an earlier run that `keep` accepts, rewriting the file without the
+    /// others (through a temporary file, so a crash leaves the old log); a missing file is an
+    /// empty log.
     fn resume(&mut self, keep: impl Fn(&Row) -> bool) -> Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
@@ -78,18 +88,36 @@ impl Table {
         if !path.exists() {
             return Ok(());
         }
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |source| Error::Io { path: p, source }
+        };
+        let text = std::fs::read_to_string(path).map_err(io(path))?;
         let rows: Vec<Row> = parse(path, &text)?.into_iter().filter(keep).collect();
-        let mut kept = Table::new(self.path.clone());
-        for row in rows {
-            kept.push(row)?;
+        if let Some(first) = rows.first() {
+            let mut body = header(first);
+            for r in &rows {
+                body += &line(r);
+            }
+            let mut tmp = path.as_os_str().to_owned();
+            tmp.push(".partial");
+            let tmp = PathBuf::from(tmp);
+            std::fs::write(&tmp, body).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, path).map_err(io(path))?;
         }
-        *self = kept;
+        self.rows = rows;
         Ok(())
     }
+}
+
+fn header(row: &Row) -> String {
+    let names: Vec<&str> = row.values.iter().map(|(n, _)| n.as_str()).collect();
+    format!("step,epoch,{}\n", names.join(","))
+}
+
+fn line(row: &Row) -> String {
+    let values: Vec<String> = row.values.iter().map(|(_, v)| format!("{v}")).collect();
+    format!("{},{},{}\n", row.step, row.epoch, values.join(","))
 }
 
 /// Rows of a log file written by [`Table::push`].

@@ -58,7 +58,12 @@
 //! let model = Mlp::new(&[4, 8, 2]).build(&dev);
 //! let opt = Sgd::new(&model.params(), 0.1);
 //! let mut task = Classifier { model, opt };
-//! let config = Config::new(2, 16, 0.1);
+//! let config = Config {
+//!     epochs: 2,
+//!     batch: 16,
+//!     lr: 0.1,
+//!     ..Config::default()
+//! };
 //! let outcome = train::fit(&mut task, &data, &config, &mut wgrad::progress::Silent)?;
 //! assert_eq!(outcome.epochs.len(), 2);
 //! # Ok(()) }
@@ -136,10 +141,10 @@ pub struct Metric {
 }
 
 impl Metric {
-    /// A plain figure.
+    /// A plain figure (a comma in the name, which would split the CSV column, becomes `_`).
     pub fn new(name: &str, value: f64) -> Metric {
         Metric {
-            name: name.to_string(),
+            name: name.replace(',', "_"),
             value,
             percent: false,
         }
@@ -171,14 +176,15 @@ fn significant(v: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// How to train.
+/// How to train. `Config::default()` is one epoch in batches of 32 at a constant rate of 1e-3,
+/// writing nothing; set the fields a run needs with struct-update syntax.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Passes over the data.
     pub epochs: usize,
     /// Samples per step (the last batch of an epoch may be smaller).
     pub batch: usize,
-    /// Batches of epoch `e` are shuffled by seed `seed + e`.
+    /// Batches of epoch `e` are shuffled by seed `seed + e` (wrapping).
     pub seed: u64,
     /// The base learning rate the schedule starts from.
     pub lr: f32,
@@ -199,16 +205,18 @@ pub struct Config {
     pub log_every: usize,
     /// When raised, the loop saves a checkpoint at the next step boundary and returns.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Whatever else must be the same for a resumed run to continue the same run (the model's
+    /// and optimizer's options, as text); a checkpoint with another fingerprint is refused.
+    pub fingerprint: String,
 }
 
-impl Config {
-    /// `epochs` passes in batches of `batch` at a constant rate `lr`; seed 0, nothing written.
-    pub fn new(epochs: usize, batch: usize, lr: f32) -> Config {
+impl Default for Config {
+    fn default() -> Config {
         Config {
-            epochs,
-            batch,
+            epochs: 1,
+            batch: 32,
             seed: 0,
-            lr,
+            lr: 1e-3,
             schedule: Schedule::Constant,
             out: None,
             name: "checkpoint".to_string(),
@@ -216,9 +224,12 @@ impl Config {
             keep_going: false,
             log_every: 0,
             interrupt: None,
+            fingerprint: String::new(),
         }
     }
+}
 
+impl Config {
     /// The checkpoint's path, if the run writes one.
     pub fn checkpoint_path(&self) -> Option<PathBuf> {
         self.out
@@ -233,7 +244,7 @@ pub struct Outcome {
     /// One row per epoch, from the first epoch of the run (rows of a resumed run's earlier
     /// epochs come from its `metrics.csv`).
     pub epochs: Vec<Row>,
-    /// One row per logging interval, likewise.
+    /// One row per logging interval (the mean losses over the interval), likewise.
     pub steps: Vec<Row>,
     /// Whether the interrupt flag stopped the run (after saving a checkpoint).
     pub interrupted: bool,
@@ -241,10 +252,11 @@ pub struct Outcome {
 
 /// A flag raised by Ctrl-C (SIGINT), for [`Config::interrupt`]: the first Ctrl-C asks the loop
 /// to save and stop at the next step boundary, a second one ends the process at once (exit
-/// code 130). The handler is installed once per process.
+/// code 130). The handler is installed once per process; later calls return the same flag.
 pub fn ctrl_c() -> Result<Arc<AtomicBool>> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    if let Some(f) = FLAG.get() {
+    static FLAG: std::sync::Mutex<Option<Arc<AtomicBool>>> = std::sync::Mutex::new(None);
+    let mut slot = FLAG.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(f) = slot.as_ref() {
         return Ok(f.clone());
     }
     let flag = Arc::new(AtomicBool::new(false));
@@ -259,7 +271,8 @@ pub fn ctrl_c() -> Result<Arc<AtomicBool>> {
         path: PathBuf::from("<signal handler>"),
         source: std::io::Error::other(e),
     })?;
-    Ok(FLAG.get_or_init(|| flag).clone())
+    *slot = Some(flag.clone());
+    Ok(flag)
 }
 
 /// Where a run stands: epochs finished, steps done in the current one, steps in all.
@@ -271,7 +284,10 @@ struct Position {
 }
 
 /// Train `task` on `data` as `config` says, reporting to `progress`. Returns the rows logged
-/// and whether an interrupt stopped the run.
+/// and whether an interrupt stopped the run. Panics (at the caller) on a config no run could
+/// use: no epochs, an empty batch, a rate that is not finite and positive, `resume` without an
+/// output folder, an empty data set or a task without parameters.
+#[track_caller]
 pub fn fit(
     task: &mut dyn Task,
     data: &Dataset,
@@ -289,53 +305,113 @@ pub fn fit(
         "train::fit: learning rate {} must be finite and positive",
         config.lr
     );
+    assert!(
+        !config.resume || config.out.is_some(),
+        "train::fit: resume needs an output folder (Config::out)"
+    );
     assert!(!data.is_empty(), "train::fit: the data set is empty");
     let device = match task.params().first() {
         Some((_, p)) => p.device().clone(),
         None => panic!("train::fit: the task has no parameters"),
     };
-    let path = config.checkpoint_path();
-    let steps = data.num_batches(config.batch);
-    let log_every = if config.log_every > 0 {
-        config.log_every
-    } else {
-        steps.div_ceil(20)
-    };
-    let mut log = Log::new(config.out.as_deref());
-    let (mut at, mut wall_before) = (Position::default(), 0.0);
-    let mut sums: HashMap<&'static str, Tensor> = HashMap::new();
-    if config.resume {
-        let path = path.as_ref().expect("resume needs an output folder");
-        let ck = resume(task, &device, data, config, path)?;
-        at = position(&ck, path)?;
-        wall_before = meta(&ck, path, "wgrad.train.wall")?;
-        for (name, (shape, values)) in &ck.tensors {
-            if let Some(loss) = name.strip_prefix("wgrad.train.sum.") {
-                let sum = Tensor::from_f64(&device, values, shape)?;
-                sums.insert(leak(loss), sum);
-            }
-        }
-        log.resume(at.epoch, at.global)?;
-        progress.println(&format!(
-            "resumed from {} after epoch {}{}",
-            path.display(),
-            at.epoch,
-            if at.step > 0 {
-                format!(", step {} of the next", at.step)
-            } else {
-                String::new()
-            }
-        ));
+    let result = Run::new(task, data, config, &device).and_then(|run| run.train(progress));
+    if result.is_err() {
+        progress.finish();
     }
-    let started = Instant::now();
-    let wall = |t: Instant| wall_before + t.elapsed().as_secs_f64();
-    let (mut interrupted, mut warned) = (false, false);
-    // The epochs of the checkpoint this run wrote or resumed from.
-    let mut saved = config.resume.then_some(at.epoch);
-    while at.epoch < config.epochs && !interrupted {
-        let epoch = at.epoch;
+    result
+}
+
+/// One call of [`fit`]: what it trains and where it stands.
+struct Run<'a> {
+    task: &'a mut dyn Task,
+    data: &'a Dataset,
+    config: &'a Config,
+    device: Device,
+    path: Option<PathBuf>,
+    steps: usize,
+    log_every: usize,
+    log: Log,
+    at: Position,
+    /// Wall time of the run before this call (a resumed run's earlier sessions).
+    wall_before: f64,
+    /// Running sums of each loss over the current epoch, on the device.
+    sums: HashMap<&'static str, Tensor>,
+    /// Where the checkpoint this call wrote, or resumed from, stands.
+    saved: Option<Position>,
+    /// Whether a non-finite loss has been reported (keep_going reports it once).
+    warned: bool,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        task: &'a mut dyn Task,
+        data: &'a Dataset,
+        config: &'a Config,
+        device: &Device,
+    ) -> Result<Run<'a>> {
+        let steps = data.num_batches(config.batch);
+        let mut run = Run {
+            task,
+            data,
+            config,
+            device: device.clone(),
+            path: config.checkpoint_path(),
+            steps,
+            log_every: if config.log_every > 0 {
+                config.log_every
+            } else {
+                steps.div_ceil(20)
+            },
+            log: Log::new(config.out.as_deref()),
+            at: Position::default(),
+            wall_before: 0.0,
+            sums: HashMap::new(),
+            saved: None,
+            warned: false,
+        };
+        if config.resume {
+            run.resume()?;
+        }
+        Ok(run)
+    }
+
+    fn train(mut self, progress: &mut dyn Progress) -> Result<Outcome> {
+        if self.config.resume {
+            let path = self.path.as_ref().expect("resume has a path");
+            progress.println(&format!(
+                "resumed from {} after epoch {}{}",
+                path.display(),
+                self.at.epoch,
+                if self.at.step > 0 {
+                    format!(", step {} of the next", self.at.step)
+                } else {
+                    String::new()
+                }
+            ));
+        }
+        let started = Instant::now();
+        let mut interrupted = false;
+        while self.at.epoch < self.config.epochs && !interrupted {
+            interrupted = self.epoch(progress, started)?;
+        }
+        let (epochs, steps) = self.log.into_rows();
+        Ok(Outcome {
+            epochs,
+            steps,
+            interrupted,
+        })
+    }
+
+    fn wall(&self, started: Instant) -> f64 {
+        self.wall_before + started.elapsed().as_secs_f64()
+    }
+
+    /// One epoch (or the rest of one); whether an interrupt stopped it.
+    fn epoch(&mut self, progress: &mut dyn Progress, started: Instant) -> Result<bool> {
+        let (config, steps) = (self.config, self.steps);
+        let epoch = self.at.epoch;
         let lr = config.schedule.lr(config.lr, epoch);
-        for opt in task.optimizers() {
+        for opt in self.task.optimizers() {
             opt.set_lr(lr);
         }
         progress.start(
@@ -343,11 +419,15 @@ pub fn fit(
             steps as u64,
         );
         let epoch_start = Instant::now();
-        let (mut seen, mut counted) = (0usize, at.step);
-        // Losses of the current interval, kept on the device until they are checked.
+        let (mut seen, mut counted) = (0usize, self.at.step);
+        // The losses of the current interval, detached, kept until they are checked; and the
+        // sums and step count where the interval began.
         let mut pending: Vec<(usize, Vec<(&'static str, Tensor)>)> = Vec::new();
-        let batches = data.batches(&device, config.batch, Some(config.seed + epoch as u64));
-        for (step, batch) in batches.enumerate().skip(at.step) {
+        let mut interval_start = (self.read_sums()?, counted);
+        let order = config.seed.wrapping_add(epoch as u64);
+        let (data, device) = (self.data, self.device.clone());
+        let batches = data.batches(&device, config.batch, Some(order));
+        for (step, batch) in batches.enumerate().skip(self.at.step) {
             let at_step = |e: Error| Error::AtStep {
                 epoch: epoch + 1,
                 step: step + 1,
@@ -355,35 +435,48 @@ pub fn fit(
             };
             let (x, y) = batch?;
             seen += y.numel();
-            let named = task.step(&x, &y).map_err(at_step)?;
+            let named = self.task.step(&x, &y).map_err(at_step)?;
+            let named: Vec<(&'static str, Tensor)> =
+                named.into_iter().map(|(n, t)| (n, t.detach())).collect();
             for (name, loss) in &named {
-                let loss = loss.detach();
-                let sum = match sums.remove(name) {
-                    Some(s) => s + &loss,
-                    None => loss,
+                let sum = match self.sums.remove(name) {
+                    Some(s) => s + loss,
+                    None => loss.clone(),
                 };
-                sums.insert(name, sum);
+                self.sums.insert(name, sum);
             }
             pending.push((step, named));
             counted += 1;
-            at = Position {
+            self.at = Position {
                 step: step + 1,
-                global: at.global + 1,
-                ..at
+                global: self.at.global + 1,
+                ..self.at
             };
             let last = step + 1 == steps;
-            if (step + 1) % log_every == 0 || last {
+            let stop = raised(config, self.at.global) && !last;
+            if (step + 1) % self.log_every == 0 || last || stop {
                 let interval = std::mem::take(&mut pending);
-                let means = mean_losses(&sums, counted).map_err(at_step)?;
-                if !warned && means.iter().any(|(_, v)| !v.is_finite()) {
-                    let e = first_non_finite(&interval, epoch, steps, path.as_deref(), saved)
-                        .map_err(at_step)?;
+                let sums = self.read_sums().map_err(at_step)?;
+                if !self.warned && sums.iter().any(|(_, v)| !v.is_finite()) {
+                    let e = self.first_non_finite(&interval, epoch).map_err(at_step)?;
                     if !config.keep_going {
                         return Err(e);
                     }
                     progress.println(&format!("warning: {e}; keeping going"));
-                    warned = true;
+                    self.warned = true;
                 }
+                let (before, n_before) = &interval_start;
+                let n = (counted - n_before).max(1) as f64;
+                let means: Vec<(String, f64)> = sums
+                    .iter()
+                    .map(|(name, v)| {
+                        let b = before
+                            .iter()
+                            .find(|(m, _)| m == name)
+                            .map_or(0.0, |(_, b)| *b);
+                        (name.clone(), (v - b) / n)
+                    })
+                    .collect();
                 let rate = seen as f64 / epoch_start.elapsed().as_secs_f64();
                 let status: Vec<String> = means
                     .iter()
@@ -393,37 +486,48 @@ pub fn fit(
                     (step + 1) as u64,
                     &format!("{}  {rate:.0} samples/s", status.join("  ")),
                 );
-                log.step_row(at, &means, lr, rate, wall(started))?;
+                let wall = self.wall(started);
+                self.log.step_row(self.at, &means, lr, rate, wall)?;
+                interval_start = (sums, counted);
             }
-            if raised(config, at.global) && !last {
-                let sums_now = sums
+            if stop {
+                // Sums of a run that kept going past a NaN are not saved (they would refuse to).
+                let sums: Vec<(String, Tensor)> = self
+                    .sums
                     .iter()
-                    .map(|(n, t)| (format!("wgrad.train.sum.{n}"), t.clone()));
-                save(task, &device, config, at, wall(started), sums_now.collect())?;
+                    .map(|(n, t)| (format!("wgrad.train.sum.{n}"), t.clone()))
+                    .collect();
+                let sums = if self.warned { Vec::new() } else { sums };
+                let wall = self.wall(started);
+                let saved = self.save(wall, sums).map_err(at_step)?;
                 progress.finish();
                 progress.println(&format!(
-                    "interrupted at epoch {}, step {} of {steps}: saved {}; --resume continues",
+                    "interrupted at epoch {}, step {} of {steps}: {}",
                     epoch + 1,
                     step + 1,
-                    path.as_deref()
-                        .map_or("nothing".into(), |p| p.display().to_string())
+                    self.saved_line(saved)
                 ));
-                interrupted = true;
-                break;
+                return Ok(true);
             }
         }
-        if interrupted {
-            break;
-        }
         progress.finish();
+        let at_epoch = |e: Error| Error::AtEpoch {
+            epoch: epoch + 1,
+            source: Box::new(e),
+        };
         let train_secs = epoch_start.elapsed().as_secs_f64();
-        let means = mean_losses(&sums, counted)?;
-        sums.clear();
-        let metrics = task.evaluate(epoch + 1)?;
-        at = Position {
+        let means: Vec<(String, f64)> = self
+            .read_sums()
+            .map_err(at_epoch)?
+            .into_iter()
+            .map(|(n, v)| (n, v / counted.max(1) as f64))
+            .collect();
+        self.sums.clear();
+        let metrics = self.task.evaluate(epoch + 1).map_err(at_epoch)?;
+        self.at = Position {
             epoch: epoch + 1,
             step: 0,
-            ..at
+            ..self.at
         };
         let rate = seen as f64 / train_secs;
         let mut line = format!("epoch {:>2}:", epoch + 1);
@@ -435,28 +539,242 @@ pub fn fit(
         }
         line += &format!(" {train_secs:.1} s ({rate:.0} samples/s)");
         progress.println(&line);
-        log.epoch_row(at, &means, &metrics, lr, rate, wall(started))?;
-        match save(task, &device, config, at, wall(started), Vec::new()) {
-            Ok(()) => saved = Some(at.epoch),
+        let wall = self.wall(started);
+        let saved = match self.save(wall, Vec::new()) {
+            Ok(saved) => saved,
             Err(e @ Error::NonFinite { .. }) if config.keep_going => {
                 progress.println(&format!("warning: {e}"));
+                false
             }
-            Err(e) => return Err(e),
-        }
-        interrupted = raised(config, at.global) && at.epoch < config.epochs;
-        if interrupted {
+            Err(e) => return Err(at_epoch(e)),
+        };
+        self.log
+            .epoch_row(self.at, &means, &metrics, lr, rate, wall)?;
+        let stop = raised(config, self.at.global) && self.at.epoch < config.epochs;
+        if stop {
             progress.println(&format!(
-                "interrupted after epoch {}: saved; --resume continues",
-                at.epoch
+                "interrupted after epoch {}: {}",
+                self.at.epoch,
+                self.saved_line(saved)
             ));
         }
+        Ok(stop)
     }
-    let (epochs, steps) = log.into_rows();
-    Ok(Outcome {
-        epochs,
-        steps,
-        interrupted,
-    })
+
+    /// "saved <path>; --resume continues", or what was not saved.
+    fn saved_line(&self, saved: bool) -> String {
+        match (&self.path, saved) {
+            (Some(p), true) => format!("saved {}; --resume continues", p.display()),
+            (Some(_), false) => "nothing saved (non-finite parameters)".to_string(),
+            (None, _) => "nothing saved (the run writes no checkpoints)".to_string(),
+        }
+    }
+
+    /// Each loss's running sum, read in one go, sorted by name.
+    fn read_sums(&self) -> Result<Vec<(String, f64)>> {
+        let mut names: Vec<&&'static str> = self.sums.keys().collect();
+        names.sort();
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            out.push((name.to_string(), self.sums[name].to_vec_f64()?[0]));
+        }
+        Ok(out)
+    }
+
+    /// The error for the first non-finite loss of the interval (its running sum went
+    /// non-finite), found by reading the interval's losses one by one.
+    fn first_non_finite(
+        &self,
+        interval: &[(usize, Vec<(&'static str, Tensor)>)],
+        epoch: usize,
+    ) -> Result<Error> {
+        let mut first = None;
+        'search: for (step, named) in interval {
+            for (name, loss) in named {
+                let v = loss.to_vec()?[0];
+                if !v.is_finite() {
+                    first = Some((*step, *name, v));
+                    break 'search;
+                }
+            }
+        }
+        // The sums overflowed without any loss being infinite: blame the interval's last step.
+        let (step, loss, value) = first.unwrap_or_else(|| {
+            let (step, named) = interval.last().expect("an interval has steps");
+            (
+                *step,
+                named.first().map_or("loss", |(n, _)| *n),
+                f32::INFINITY,
+            )
+        });
+        let saved = match (&self.path, self.saved) {
+            (Some(p), Some(at)) if at.step > 0 => format!(
+                "the checkpoint {} (epoch {}, step {}) is untouched",
+                p.display(),
+                at.epoch + 1,
+                at.step
+            ),
+            (Some(p), Some(at)) => format!(
+                "the checkpoint {} (after epoch {}) is untouched",
+                p.display(),
+                at.epoch
+            ),
+            (Some(p), None) if p.exists() => format!(
+                "the checkpoint {} (from before this run) is untouched",
+                p.display()
+            ),
+            (Some(_), None) => "this run has written no checkpoint".to_string(),
+            (None, _) => "this run writes no checkpoints".to_string(),
+        };
+        Ok(Error::NonFiniteLoss {
+            loss: loss.to_string(),
+            value,
+            epoch: epoch + 1,
+            step: step + 1,
+            steps: self.steps,
+            saved: format!(
+                "{saved}; anomaly detection names the op that made it, and keep_going trains on \
+                 regardless"
+            ),
+        })
+    }
+
+    /// Write the run's checkpoint, if it has an output folder (whether it wrote one).
+    fn save(&mut self, wall: f64, extra: Vec<(String, Tensor)>) -> Result<bool> {
+        let Some(path) = self.path.clone() else {
+            return Ok(false);
+        };
+        let (config, at) = (self.config, self.at);
+        let mut named = self.task.params();
+        let mut meta: HashMap<String, String> = HashMap::new();
+        for (i, opt) in self.task.optimizers().into_iter().enumerate() {
+            named.extend(
+                opt.state()
+                    .into_iter()
+                    .map(|(n, t)| (format!("optimizer.{i}.{n}"), t)),
+            );
+            meta.insert(format!("optimizer.{i}.kind"), opt.kind().into());
+            meta.insert(format!("optimizer.{i}.steps"), opt.steps().to_string());
+        }
+        let state = self.task.extra_state()?;
+        named.extend(state.tensors);
+        named.extend(extra);
+        meta.extend(state.values);
+        let (seed, draws) = self.device.rng_state();
+        for (k, v) in [
+            ("wgrad.train.epoch", at.epoch.to_string()),
+            ("wgrad.train.step", at.step.to_string()),
+            ("wgrad.train.global_step", at.global.to_string()),
+            ("wgrad.train.wall", format!("{wall}")),
+            ("wgrad.rng.seed", seed.to_string()),
+            ("wgrad.rng.draws", draws.to_string()),
+        ] {
+            meta.insert(k.to_string(), v);
+        }
+        for (k, v) in fingerprint(config, self.data, &self.device) {
+            meta.insert(k, v);
+        }
+        checkpoint::write(&path, &named, meta)?;
+        self.saved = Some(at);
+        Ok(true)
+    }
+
+    /// Load the run's checkpoint into the task and the device, refusing one written by another
+    /// run (options, data or backend that differ).
+    fn resume(&mut self) -> Result<()> {
+        let path = self.path.clone().expect("resume needs a path");
+        let refuse = |message: String| Error::Resume {
+            path: path.clone(),
+            message,
+        };
+        if !path.exists() {
+            return Err(refuse("there is no checkpoint there".into()));
+        }
+        let ck = checkpoint::read(&path)?;
+        let missing = |key: &str| {
+            refuse(format!(
+                "its metadata has no `{key}` (not a checkpoint of train::fit)"
+            ))
+        };
+        for (key, want) in fingerprint(self.config, self.data, &self.device) {
+            let got = ck.metadata.get(&key).ok_or_else(|| missing(&key))?;
+            if *got != want {
+                return Err(refuse(format!(
+                    "it was written with {} {got}, this run has {want}; resume with the same \
+                     options",
+                    key.trim_start_matches("wgrad.train.")
+                )));
+            }
+        }
+        let get = |key: &str| -> Result<u64> { ck.meta(&path, key).map_err(|_| missing(key)) };
+        let at = Position {
+            epoch: get("wgrad.train.epoch")? as usize,
+            step: get("wgrad.train.step")? as usize,
+            global: get("wgrad.train.global_step")?,
+        };
+        if at.step >= self.steps && at.step > 0 {
+            return Err(refuse(format!(
+                "it stopped at step {} of an epoch of {} steps",
+                at.step, self.steps
+            )));
+        }
+        let mut wanted = self.task.params();
+        let mut counts = Vec::new();
+        for (i, opt) in self.task.optimizers().into_iter().enumerate() {
+            let kind = ck.metadata.get(&format!("optimizer.{i}.kind"));
+            if kind.map(String::as_str) != Some(opt.kind()) {
+                return Err(refuse(format!(
+                    "optimizer {i} is {kind:?} there, {:?} here",
+                    opt.kind()
+                )));
+            }
+            wanted.extend(
+                opt.state()
+                    .into_iter()
+                    .map(|(n, t)| (format!("optimizer.{i}.{n}"), t)),
+            );
+            counts.push(get(&format!("optimizer.{i}.steps"))?);
+        }
+        ck.assign(&path, &wanted)?;
+        for (opt, n) in self.task.optimizers().into_iter().zip(counts) {
+            opt.set_steps(n);
+        }
+        self.task.restore_extra(&ck, &path)?;
+        self.device
+            .set_rng_state((get("wgrad.rng.seed")?, get("wgrad.rng.draws")?));
+        for (name, (shape, values)) in &ck.tensors {
+            if let Some(loss) = name.strip_prefix("wgrad.train.sum.") {
+                let sum = Tensor::from_f64(&self.device, values, shape)?;
+                self.sums.insert(leak(loss), sum);
+            }
+        }
+        self.wall_before = ck.meta(&path, "wgrad.train.wall").unwrap_or(0.0);
+        self.log.resume(at.epoch, at.global)?;
+        self.at = at;
+        self.saved = Some(at);
+        Ok(())
+    }
+}
+
+/// What must match between a checkpoint and the run resuming it, as metadata entries: the
+/// batch size, seed, base rate and schedule, the data set's size, the backend, and the run's
+/// own fingerprint.
+fn fingerprint(config: &Config, data: &Dataset, device: &Device) -> Vec<(String, String)> {
+    [
+        ("wgrad.train.batch", config.batch.to_string()),
+        ("wgrad.train.seed", config.seed.to_string()),
+        ("wgrad.train.lr", config.lr.to_string()),
+        ("wgrad.train.schedule", format!("{:?}", config.schedule)),
+        ("wgrad.train.samples", data.len().to_string()),
+        (
+            "wgrad.train.backend",
+            if device.is_gpu() { "gpu" } else { "cpu" }.to_string(),
+        ),
+        ("wgrad.train.fingerprint", config.fingerprint.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// Whether the interrupt flag is up, or the test hook `WGRAD_INTERRUPT_AFTER_STEPS=N` says to
@@ -471,199 +789,6 @@ fn raised(config: &Config, global: u64) -> bool {
         .and_then(|s| s.parse::<u64>().ok())
         .is_some_and(|n| global == n);
     flag || hook
-}
-
-/// The error for the first non-finite loss of the interval (its running sum went non-finite),
-/// found by reading the interval's losses one by one.
-fn first_non_finite(
-    interval: &[(usize, Vec<(&'static str, Tensor)>)],
-    epoch: usize,
-    steps: usize,
-    path: Option<&Path>,
-    saved: Option<usize>,
-) -> Result<Error> {
-    let mut first = None;
-    'search: for (step, named) in interval {
-        for (name, loss) in named {
-            let v = loss.to_vec()?[0];
-            if !v.is_finite() {
-                first = Some((*step, *name, v));
-                break 'search;
-            }
-        }
-    }
-    // The sums overflowed without any loss being infinite: blame the interval's last step.
-    let (step, loss, value) = first.unwrap_or_else(|| {
-        let (step, named) = interval.last().expect("an interval has steps");
-        (
-            *step,
-            named.first().map_or("loss", |(n, _)| *n),
-            f32::INFINITY,
-        )
-    });
-    let saved = match (path, saved) {
-        (Some(p), Some(done)) => format!(
-            "the checkpoint {} (after epoch {done}) is untouched",
-            p.display()
-        ),
-        (Some(p), None) if p.exists() => format!(
-            "the checkpoint {} (from before this run) is untouched",
-            p.display()
-        ),
-        (Some(_), None) => "this run has written no checkpoint".to_string(),
-        (None, _) => "this run writes no checkpoints".to_string(),
-    };
-    Ok(Error::NonFiniteLoss {
-        loss: loss.to_string(),
-        value,
-        epoch: epoch + 1,
-        step: step + 1,
-        steps,
-        saved: format!(
-            "{saved}; anomaly detection names the op that made it, and keep_going trains on \
-             regardless"
-        ),
-    })
-}
-
-/// Each loss's running sum divided by the steps it covers, read in one go.
-fn mean_losses(sums: &HashMap<&'static str, Tensor>, count: usize) -> Result<Vec<(String, f64)>> {
-    let mut names: Vec<&&'static str> = sums.keys().collect();
-    names.sort();
-    let mut out = Vec::with_capacity(names.len());
-    for name in names {
-        let v = sums[name].to_vec_f64()?[0];
-        out.push((name.to_string(), v / count.max(1) as f64));
-    }
-    Ok(out)
-}
-
-/// Write the run's checkpoint (if it has an output folder).
-fn save(
-    task: &mut dyn Task,
-    device: &Device,
-    config: &Config,
-    at: Position,
-    wall: f64,
-    extra: Vec<(String, Tensor)>,
-) -> Result<()> {
-    let Some(path) = config.checkpoint_path() else {
-        return Ok(());
-    };
-    let mut named = task.params();
-    let mut meta: HashMap<String, String> = HashMap::new();
-    for (i, opt) in task.optimizers().into_iter().enumerate() {
-        named.extend(
-            opt.state()
-                .into_iter()
-                .map(|(n, t)| (format!("optimizer.{i}.{n}"), t)),
-        );
-        meta.insert(format!("optimizer.{i}.kind"), opt.kind().into());
-        meta.insert(format!("optimizer.{i}.steps"), opt.steps().to_string());
-    }
-    let state = task.extra_state()?;
-    named.extend(state.tensors);
-    named.extend(extra);
-    meta.extend(state.values);
-    let (seed, draws) = device.rng_state();
-    for (k, v) in [
-        ("wgrad.train.epoch", at.epoch.to_string()),
-        ("wgrad.train.step", at.step.to_string()),
-        ("wgrad.train.global_step", at.global.to_string()),
-        ("wgrad.train.batch", config.batch.to_string()),
-        ("wgrad.train.seed", config.seed.to_string()),
-        ("wgrad.train.wall", format!("{wall}")),
-        ("wgrad.rng.seed", seed.to_string()),
-        ("wgrad.rng.draws", draws.to_string()),
-    ] {
-        meta.insert(k.to_string(), v);
-    }
-    checkpoint::write(&path, &named, meta)
-}
-
-/// Load the checkpoint at `path` into `task` and `device`, refusing one written with another
-/// batch size, seed or data set.
-fn resume(
-    task: &mut dyn Task,
-    device: &Device,
-    data: &Dataset,
-    config: &Config,
-    path: &Path,
-) -> Result<Checkpoint> {
-    let refuse = |message: String| Error::Resume {
-        path: path.to_path_buf(),
-        message,
-    };
-    if !path.exists() {
-        return Err(refuse("there is no checkpoint there".into()));
-    }
-    let ck = checkpoint::read(path)?;
-    for (key, want) in [
-        ("wgrad.train.batch", config.batch as f64),
-        ("wgrad.train.seed", config.seed as f64),
-    ] {
-        let got: f64 = meta(&ck, path, key)?;
-        if got != want {
-            return Err(refuse(format!(
-                "it was written with {} {got}, this run has {want}; resume with the same options",
-                key.trim_start_matches("wgrad.train.")
-            )));
-        }
-    }
-    let at = position(&ck, path)?;
-    if at.global > 0 && at.global as usize > data.num_batches(config.batch) * (at.epoch + 1) {
-        return Err(refuse(format!(
-            "it is {} steps in, more than {} epochs of this data set hold",
-            at.global,
-            at.epoch + 1
-        )));
-    }
-    let mut wanted = task.params();
-    let mut steps = Vec::new();
-    for (i, opt) in task.optimizers().into_iter().enumerate() {
-        let kind = ck.metadata.get(&format!("optimizer.{i}.kind"));
-        if kind.map(String::as_str) != Some(opt.kind()) {
-            return Err(refuse(format!(
-                "optimizer {i} is {kind:?} there, {:?} here",
-                opt.kind()
-            )));
-        }
-        wanted.extend(
-            opt.state()
-                .into_iter()
-                .map(|(n, t)| (format!("optimizer.{i}.{n}"), t)),
-        );
-        steps.push(meta::<u64>(&ck, path, &format!("optimizer.{i}.steps"))?);
-    }
-    ck.assign(path, &wanted)?;
-    for (opt, n) in task.optimizers().into_iter().zip(steps) {
-        opt.set_steps(n);
-    }
-    task.restore_extra(&ck, path)?;
-    device.set_rng_state((
-        meta(&ck, path, "wgrad.rng.seed")?,
-        meta(&ck, path, "wgrad.rng.draws")?,
-    ));
-    Ok(ck)
-}
-
-fn position(ck: &Checkpoint, path: &Path) -> Result<Position> {
-    Ok(Position {
-        epoch: meta(ck, path, "wgrad.train.epoch")?,
-        step: meta(ck, path, "wgrad.train.step")?,
-        global: meta(ck, path, "wgrad.train.global_step")?,
-    })
-}
-
-/// A metadata value of the checkpoint, parsed; an error naming the key if it is missing or bad.
-pub fn meta<T: std::str::FromStr>(ck: &Checkpoint, path: &Path, key: &str) -> Result<T> {
-    ck.metadata
-        .get(key)
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::Resume {
-            path: path.to_path_buf(),
-            message: format!("its metadata has no valid `{key}` (not a checkpoint of train::fit)"),
-        })
 }
 
 /// A loss name read back from a checkpoint, as the `&'static str` the loop keys losses by (a

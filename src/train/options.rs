@@ -118,3 +118,20 @@ pub fn require_checkpoint(out: &std::path::Path, name: &str) {
         ));
     }
 }
+
+/// The run's output folder: `given`, or `runs/<name>` (`runs/<name>-quick` for a `--quick` run,
+/// so a check never overwrites real work), created and checked writable as [`output_dir`] does
+/// (exiting as [`exit_usage`] does if it cannot be).
+pub fn out_dir(given: Option<PathBuf>, name: &str, quick: bool) -> PathBuf {
+    match given {
+        Some(dir) => dir,
+        None => {
+            let dir = if quick {
+                format!("runs/{name}-quick")
+            } else {
+                format!("runs/{name}")
+            };
+            output_dir(&dir).unwrap_or_else(|e| exit_usage(&format!("--out: {e}")))
+        }
+    }
+}
