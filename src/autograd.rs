@@ -94,6 +94,9 @@ impl Tensor {
             let Some(g) = pending.remove(&node.id) else {
                 continue;
             };
+            if node.retain_grad.get() {
+                leaves.insert(node.id, g.clone());
+            }
             let this = Tensor { node: node.clone() };
             let Some(op) = node.op.as_ref().filter(|_| !node.is_leaf()) else {
                 leaves.insert(node.id, g);
@@ -110,10 +113,12 @@ impl Tensor {
                     node.location
                 );
             }
+            let needs: Vec<bool> = inputs.iter().map(Tensor::requires_grad).collect();
             let grads = op.backward(&BackwardCtx {
                 inputs: &inputs,
                 output: &this,
                 grad: &g,
+                needs: &needs,
             });
             assert_eq!(grads.len(), inputs.len(), "{}: backward arity", op.name());
             for (input, gi) in inputs.iter().zip(grads) {

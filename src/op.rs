@@ -123,7 +123,8 @@ impl Kernel {
     }
 }
 
-/// What a backward rule sees: the node's inputs, its output, and the gradient flowing into it.
+/// What a backward rule sees: the node's inputs, its output, the gradient flowing into it, and
+/// which inputs need a gradient (a rule may return `None` for the others and record nothing).
 pub struct BackwardCtx<'a> {
     /// The node's inputs, as recorded.
     pub inputs: &'a [Tensor],
@@ -131,6 +132,8 @@ pub struct BackwardCtx<'a> {
     pub output: &'a Tensor,
     /// The gradient of the loss with respect to the output.
     pub grad: &'a Tensor,
+    /// For each input, whether a gradient is wanted for it.
+    pub needs: &'a [bool],
 }
 
 /// One operation. The CPU reference is the oracle: plain loops over f64, contiguous row-major data.

@@ -33,6 +33,8 @@ pub(crate) struct Node {
     pub(crate) requires_grad: Cell<bool>,
     /// Bumped by every in-place update of this tensor.
     pub(crate) version: Cell<u64>,
+    /// Whether a backward pass reports this node's gradient though it is not a leaf.
+    pub(crate) retain_grad: Cell<bool>,
     /// The versions of the inputs when this node was recorded.
     pub(crate) input_versions: Vec<u64>,
     pub(crate) location: &'static Location<'static>,
@@ -184,6 +186,7 @@ impl Tensor {
                 storage: RefCell::new(Some(storage)),
                 requires_grad: Cell::new(false),
                 version: Cell::new(0),
+                retain_grad: Cell::new(false),
                 input_versions: Vec::new(),
                 location: Location::caller(),
             }),
@@ -247,6 +250,7 @@ impl Tensor {
             storage: RefCell::new(None),
             requires_grad: Cell::new(requires_grad),
             version: Cell::new(0),
+            retain_grad: Cell::new(false),
             input_versions: inputs.iter().map(|t| t.node.version.get()).collect(),
             location: Location::caller(),
         });
@@ -290,6 +294,7 @@ impl Tensor {
             storage: RefCell::new(None),
             requires_grad: Cell::new(false),
             version: Cell::new(0),
+            retain_grad: Cell::new(false),
             input_versions: inputs.iter().map(|t| t.node.version.get()).collect(),
             location: Location::caller(),
         });
@@ -352,6 +357,13 @@ impl Tensor {
     pub fn requires_grad_(self) -> Tensor {
         self.set_requires_grad(true);
         self
+    }
+
+    /// Report this tensor's gradient in the [`crate::Grads`] of later backward passes, though it
+    /// is the result of an op (PyTorch's `retain_grad`): the gradient with respect to a layer's
+    /// output, say. Leaves that require gradients are always reported.
+    pub fn retain_grad(&self) {
+        self.node.retain_grad.set(true);
     }
 
     /// The name of the op that produced this tensor ("leaf" for data and parameters).

@@ -4,6 +4,7 @@
 
 pub mod generative;
 mod init;
+pub mod per_sample;
 
 use std::cell::Cell;
 
@@ -40,6 +41,17 @@ pub trait Module {
     /// The activation this module applies, if it is nothing but an elementwise activation.
     fn as_activation(&self) -> Option<Activation> {
         None
+    }
+
+    /// This module as a `Linear` layer, if it is one (per-sample statistics use its weights).
+    fn as_linear(&self) -> Option<&Linear> {
+        None
+    }
+
+    /// Whether the module works on each element alone (activations, dropout), so that no
+    /// sample of a batch affects another's output.
+    fn is_elementwise(&self) -> bool {
+        false
     }
 }
 
@@ -91,6 +103,9 @@ impl Module for Linear {
     #[track_caller]
     fn forward_then(&self, x: &Tensor, act: Activation) -> Option<Tensor> {
         Some(x.linear(&self.weight, self.bias.as_ref(), act))
+    }
+    fn as_linear(&self) -> Option<&Linear> {
+        Some(self)
     }
     fn params(&self) -> Params {
         let mut p = vec![("weight".to_string(), self.weight.clone())];
@@ -154,6 +169,9 @@ impl Module for Activation {
     fn as_activation(&self) -> Option<Activation> {
         Some(*self)
     }
+    fn is_elementwise(&self) -> bool {
+        true
+    }
 }
 
 impl std::str::FromStr for Activation {
@@ -212,6 +230,9 @@ impl Module for Dropout {
     fn set_training(&self, on: bool) {
         self.training.set(on);
     }
+    fn is_elementwise(&self) -> bool {
+        true
+    }
 }
 
 /// Modules applied in order; parameters named `<index>.<name>` as in PyTorch's `Sequential`.
@@ -245,6 +266,11 @@ impl Sequential {
     /// Whether there are no layers.
     pub fn is_empty(&self) -> bool {
         self.layers.is_empty()
+    }
+
+    /// The layers, in order.
+    pub fn layers(&self) -> impl Iterator<Item = &dyn Module> {
+        self.layers.iter().map(|l| l.as_ref())
     }
 }
 

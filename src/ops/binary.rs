@@ -169,26 +169,34 @@ impl Op for Binary {
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let (a, b, g, y) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad, ctx.output);
-        let (ga, gb) = match BINARY[self.f].name {
-            "add" => (g.clone(), g.clone()),
-            "sub" => (g.clone(), g.neg()),
-            "mul" => (g.mul(b), g.mul(a)),
-            "div" => (g.div(b), g.mul(y).div(b).neg()),
+        // The mask of maximum and minimum, made once if either side needs it.
+        let picked = std::cell::OnceCell::new();
+        let mask = |f: fn(&Tensor, &Tensor) -> Tensor| picked.get_or_init(|| f(a, b)).clone();
+        // Each side's rule, recorded only if that input needs a gradient.
+        type Rule<'a> = Box<dyn Fn() -> Tensor + 'a>;
+        let (ga, gb): (Rule, Rule) = match BINARY[self.f].name {
+            "add" => (Box::new(|| g.clone()), Box::new(|| g.clone())),
+            "sub" => (Box::new(|| g.clone()), Box::new(|| g.neg())),
+            "mul" => (Box::new(|| g * b), Box::new(|| g * a)),
+            "div" => (Box::new(|| g / b), Box::new(|| -(g * y / b))),
             // d/da a^b = b·a^(b-1); d/db a^b = a^b · ln a
-            "pow" => (g * b * a.pow(&(b - 1.0)), g.mul(&y.mul(&a.log()))),
-            "maximum" => {
-                let m = a.ge(b);
-                (g.mul(&m), g.mul(&m.affine(-1.0, 1.0)))
-            }
-            "minimum" => {
-                let m = a.le(b);
-                (g.mul(&m), g.mul(&m.affine(-1.0, 1.0)))
-            }
+            "pow" => (
+                Box::new(|| g * b * a.pow(&(b - 1.0))),
+                Box::new(|| g * (y * a.log())),
+            ),
+            "maximum" => (
+                Box::new(|| g * mask(Tensor::ge)),
+                Box::new(|| g * (1.0 - mask(Tensor::ge))),
+            ),
+            "minimum" => (
+                Box::new(|| g * mask(Tensor::le)),
+                Box::new(|| g * (1.0 - mask(Tensor::le))),
+            ),
             // d/dx = σ(x) − t, d/dt = −x
-            "bce_logits" => (g.mul(&a.sigmoid().sub(b)), g.mul(&a.neg())),
+            "bce_logits" => (Box::new(|| g * (a.sigmoid() - b)), Box::new(|| g * a.neg())),
             other => unreachable!("{other} is not differentiable"),
         };
-        vec![Some(ga), Some(gb)]
+        vec![ctx.needs[0].then(ga), ctx.needs[1].then(gb)]
     }
 }
 

@@ -273,20 +273,25 @@ impl Op for MatMul {
             crate::ops::unary::grad_from_output(row, alpha, ctx.output, ctx.grad)
         };
         let (ta, tb) = (self.trans_a, self.trans_b);
-        // d op(A) = G op(B)ᵀ and d op(B) = op(A)ᵀ G, transposed back where the operand was.
-        let da = if ta {
-            b.matmul_transposed(&g, tb, true)
-        } else {
-            g.matmul_transposed(b, false, !tb)
-        };
-        let db = if tb {
-            g.matmul_transposed(a, true, ta)
-        } else {
-            a.matmul_transposed(&g, !ta, false)
-        };
+        // d op(A) = G op(B)ᵀ and d op(B) = op(A)ᵀ G, transposed back where the operand was; a
+        // product nobody needs is not recorded.
+        let da = ctx.needs[0].then(|| {
+            if ta {
+                b.matmul_transposed(&g, tb, true)
+            } else {
+                g.matmul_transposed(b, false, !tb)
+            }
+        });
+        let db = ctx.needs[1].then(|| {
+            if tb {
+                g.matmul_transposed(a, true, ta)
+            } else {
+                a.matmul_transposed(&g, !ta, false)
+            }
+        });
         // The bias gradient is G summed down to the bias's shape (the tape does the summing).
-        let dbias = self.has_bias.then_some(g);
-        vec![Some(da), Some(db), dbias]
+        let dbias = (self.has_bias && ctx.needs[2]).then_some(g);
+        vec![da, db, dbias]
     }
 }
 

@@ -1,6 +1,7 @@
 //! The op set. Each module holds a family of ops: definitions beside their `Tensor` methods.
 
 pub(crate) mod binary;
+mod custom;
 pub mod matmul;
 mod operators;
 pub(crate) mod random;
