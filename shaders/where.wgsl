@@ -9,6 +9,7 @@ struct Params {
     mode: vec4<u32>,
     div: vec4<u32>,
     len: vec4<u32>,
+    offset: vec4<u32>,
     shape: array<vec4<u32>, 2>,
     strides: array<array<vec4<u32>, 2>, 3>,
 }
@@ -21,12 +22,12 @@ struct Params {
 
 fn index_of(i: u32, k: u32) -> u32 {
     switch p.mode[k] {
-        case 0u: { return i; }
-        case 1u: { return 0u; }
-        case 2u: { return (i / p.div[k]) % p.len[k]; }
+        case 0u: { return p.offset[k] + i; }
+        case 1u: { return p.offset[k]; }
+        case 2u: { return p.offset[k] + (i / p.div[k]) % p.len[k]; }
         default: {
             var rem = i;
-            var off = 0u;
+            var off = p.offset[k];
             for (var d = p.rank; d > 0u; d--) {
                 let dim = p.shape[(d - 1u) / 4u][(d - 1u) % 4u];
                 off += (rem % dim) * p.strides[k][(d - 1u) / 4u][(d - 1u) % 4u];

@@ -6,8 +6,9 @@
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
+use crate::Tensor;
 use crate::op::BackwardCtx;
-use crate::tensor::{Node, Tensor};
+use crate::tape::Node;
 
 /// Gradients from one backward pass, keyed by the tensors they belong to.
 #[derive(Default)]
@@ -97,12 +98,18 @@ impl Tensor {
             if node.retain_grad.get() {
                 leaves.insert(node.id, g.clone());
             }
-            let this = Tensor { node: node.clone() };
+            let device = self.device();
+            let this = Tensor::wrap(device, node.clone());
             let Some(op) = node.op.as_ref().filter(|_| !node.is_leaf()) else {
                 leaves.insert(node.id, g);
                 continue;
             };
-            let inputs = node.inputs.borrow().clone();
+            let inputs: Vec<Tensor> = node
+                .inputs
+                .borrow()
+                .iter()
+                .map(|n| Tensor::wrap(device, n.clone()))
+                .collect();
             for (t, v) in inputs.iter().zip(&node.input_versions) {
                 assert_eq!(
                     t.node.version.get(),
@@ -149,7 +156,7 @@ fn reachable(root: &Tensor) -> Vec<Rc<Node>> {
             continue;
         }
         if !n.is_leaf() {
-            stack.extend(n.inputs.borrow().iter().map(|t| t.node.clone()));
+            stack.extend(n.inputs.borrow().iter().cloned());
         }
         out.push(n);
     }

@@ -147,7 +147,8 @@ impl crate::op::Op for FmaPeak {
     fn name(&self) -> &'static str {
         "fma_peak"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[crate::op::Input], outs: &mut [&mut [f64]]) {
+        let ins: Vec<&[f64]> = ins.iter().map(|i| i.values).collect();
         let x = |j: usize, c: usize| ins[0][(j % 64) * 4 + c];
         for i in 0..self.n {
             for c in 0..4 {
@@ -164,7 +165,7 @@ impl crate::op::Op for FmaPeak {
             }
         }
     }
-    fn kernel(&self) -> crate::op::Kernel {
+    fn kernel(&self, _: &[&crate::op::Layout], _: &crate::op::Layout) -> crate::op::Kernel {
         let p = [self.n as u32, self.iters, 0, 0];
         crate::op::Kernel::new(&FMA_PEAK, &p, self.n.div_ceil(64) as u64)
     }

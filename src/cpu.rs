@@ -1,13 +1,16 @@
-//! The CPU reference backend: runs each node's reference loop (f64 inside) in tape order.
+//! The CPU reference backend: runs each node's reference loop (f64 inside) in tape order. An op
+//! that reads strides gets its inputs' whole storage and layouts; any other gets exactly its
+//! inputs' elements (the tape made them contiguous when it was recorded).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use crate::error::{Error, Result};
-use crate::tensor::{Node, Storage, Tensor};
+use crate::op::Input;
+use crate::tape::{Node, Storage};
 
-fn values(t: &Tensor) -> Option<Rc<RefCell<Vec<f64>>>> {
-    match t.storage() {
+fn values(node: &Node) -> Option<Rc<RefCell<Vec<f64>>>> {
+    match node.storage() {
         Storage::Cpu(v) => Some(v),
         Storage::Empty => None,
         Storage::Gpu(_) => unreachable!("GPU storage on the CPU device"),
@@ -23,17 +26,29 @@ pub(crate) fn run(nodes: &[Rc<Node>], anomaly: bool) -> Result<()> {
             *node.storage.borrow_mut() = Some(inputs[0].storage());
             continue;
         }
-        let held: Vec<Option<Rc<RefCell<Vec<f64>>>>> = inputs.iter().map(values).collect();
+        let held: Vec<Option<Rc<RefCell<Vec<f64>>>>> = inputs.iter().map(|n| values(n)).collect();
         let borrowed: Vec<Option<std::cell::Ref<'_, Vec<f64>>>> = held
             .iter()
             .map(|v| v.as_ref().map(|v| v.borrow()))
             .collect();
-        let ins: Vec<&[f64]> = borrowed
+        let strided = op.strided();
+        let ins: Vec<Input<'_>> = borrowed
             .iter()
-            .map(|b| b.as_ref().map_or(&[][..], |v| v.as_slice()))
+            .zip(inputs.iter())
+            .map(|(b, n)| {
+                let all = b.as_ref().map_or(&[][..], |v| v.as_slice());
+                Input {
+                    values: if strided {
+                        all
+                    } else {
+                        &all[..n.layout.numel().min(all.len())]
+                    },
+                    layout: &n.layout,
+                }
+            })
             .collect();
         if node.targets.is_empty() {
-            let mut out = zeros(node, crate::shape::numel(&node.shape))?;
+            let mut out = zeros(node, node.layout.numel())?;
             op.cpu(&ins, &mut [&mut out]);
             let finite = if anomaly {
                 check_finite(node, &out)
@@ -49,7 +64,7 @@ pub(crate) fn run(nodes: &[Rc<Node>], anomaly: bool) -> Result<()> {
             finite?;
         } else {
             let held: Vec<Option<Rc<RefCell<Vec<f64>>>>> =
-                node.targets.iter().map(values).collect();
+                node.targets.iter().map(|n| values(n)).collect();
             let mut borrowed: Vec<Option<std::cell::RefMut<'_, Vec<f64>>>> = held
                 .iter()
                 .map(|v| v.as_ref().map(|v| v.borrow_mut()))
@@ -77,7 +92,7 @@ fn zeros(node: &Node, n: usize) -> Result<Vec<f64>> {
         op: node.op_name().to_string(),
         message: format!(
             "the CPU reference cannot hold {n} values of shape {:?}: {e}",
-            node.shape
+            node.shape()
         ),
     })?;
     out.resize(n, 0.0);

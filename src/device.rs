@@ -3,11 +3,11 @@
 //! then every pending node runs in tape order — on the GPU in one command encoder and one submit.
 
 use std::cell::{Cell, RefCell};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use crate::error::Result;
-use crate::gpu::{Gpu, GpuStats};
-use crate::tensor::Node;
+use crate::gpu::{DeviceOptions, Gpu, GpuStats, ProfileEntry};
+use crate::tape::{Entry, Node};
 
 /// Where tensors live and ops run. Cheap to clone (a shared handle).
 #[derive(Clone)]
@@ -20,13 +20,6 @@ pub(crate) enum Backend {
     Gpu(Box<Gpu>),
 }
 
-/// A pending node: pure nodes are held weakly (a result nobody holds is never computed);
-/// update nodes (in-place writes) strongly, because their effect is the point.
-pub(crate) enum Entry {
-    Value(Weak<Node>),
-    Effect(Rc<Node>),
-}
-
 pub(crate) struct DeviceInner {
     pub(crate) backend: Backend,
     pub(crate) tape: RefCell<Vec<Entry>>,
@@ -35,32 +28,6 @@ pub(crate) struct DeviceInner {
     seed: Cell<u64>,
     draws: Cell<u64>,
     anomaly: Cell<bool>,
-}
-
-/// Options for [`Device::gpu_with`].
-#[derive(Clone, Debug, Default)]
-pub struct DeviceOptions {
-    /// Adapter to use: an index from `wgrad info` or part of its name (case-insensitive).
-    /// Defaults to the `WGRAD_ADAPTER` environment variable, then wgpu's preferred adapter.
-    pub adapter: Option<String>,
-    /// Limits to request instead of the adapter's own (for testing how limits are handled).
-    pub limits: Option<wgpu::Limits>,
-    /// How long a readback may wait for the GPU; defaults to `WGRAD_TIMEOUT_SECS` or 600 s.
-    pub timeout: Option<std::time::Duration>,
-    /// Time every dispatch on the GPU with timestamp queries (see [`Device::profile`]); also
-    /// turned on by `WGRAD_PROFILE=1`. Each profiled step waits for the GPU.
-    pub profile: bool,
-}
-
-/// GPU time spent in one shader, from [`Device::profile`].
-#[derive(Clone, Debug)]
-pub struct ProfileEntry {
-    /// The shader's name.
-    pub shader: &'static str,
-    /// How many times it ran.
-    pub dispatches: u64,
-    /// GPU time in all.
-    pub milliseconds: f64,
 }
 
 impl Device {

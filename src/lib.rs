@@ -29,6 +29,7 @@
 
 mod autograd;
 pub mod bench;
+mod buffer;
 pub mod check;
 pub mod checkpoint;
 mod cpu;
@@ -44,6 +45,7 @@ pub mod progress;
 #[doc(hidden)]
 pub mod rng;
 mod shape;
+mod tape;
 mod tensor;
 #[cfg(test)]
 mod testing;
@@ -52,9 +54,9 @@ pub mod train;
 pub mod viz;
 
 pub use autograd::Grads;
-pub use device::{Device, DeviceOptions, NoGradGuard, ProfileEntry};
+pub use device::{Device, NoGradGuard};
 pub use error::{Error, Result};
-pub use gpu::GpuStats;
+pub use gpu::{DeviceOptions, GpuStats, ProfileEntry};
 #[doc(hidden)]
 pub use ops::matmul::Variant;
 pub use tensor::Tensor;

@@ -3,6 +3,7 @@
 //! sits in the `Tensor` method beside it. Backends interpret ops; they never list them.
 
 use crate::Tensor;
+pub use crate::shape::Layout;
 
 /// A WGSL compute shader: a name (its path under `shaders/`, unique per source) and its source.
 /// Every shader has one entry point, `main`, and binds its inputs (read-only storage), then its
@@ -123,6 +124,24 @@ impl Kernel {
     }
 }
 
+/// What an op's CPU reference sees of one input: its values and their layout. For an op that
+/// does not read strides ([`Op::strided`] false) the layout is always plain and `values` holds
+/// exactly the tensor's elements in row-major order; otherwise `values` is the whole storage
+/// and `layout` says where each element is.
+pub struct Input<'a> {
+    /// The values (see above).
+    pub values: &'a [f64],
+    /// Where the tensor's elements lie in `values`.
+    pub layout: &'a Layout,
+}
+
+impl Input<'_> {
+    /// Element `i` in row-major order, through the layout.
+    pub fn at(&self, i: usize) -> f64 {
+        self.values[self.layout.index(i)]
+    }
+}
+
 /// What a backward rule sees: the node's inputs, its output, the gradient flowing into it, and
 /// which inputs need a gradient (a rule may return `None` for the others and record nothing).
 pub struct BackwardCtx<'a> {
@@ -136,18 +155,20 @@ pub struct BackwardCtx<'a> {
     pub needs: &'a [bool],
 }
 
-/// One operation. The CPU reference is the oracle: plain loops over f64, contiguous row-major data.
+/// One operation. The CPU reference is the oracle: plain loops over f64.
 pub trait Op {
     /// The op's name, as the `Tensor` method and the test table call it.
     fn name(&self) -> &'static str;
 
-    /// Reference implementation: reads `inputs`, writes every element of every output.
-    /// A pure op has one output, freshly allocated; an update op (optimizer step) receives the
-    /// tensors it updates in place, holding their current values.
-    fn cpu(&self, inputs: &[&[f64]], outputs: &mut [&mut [f64]]);
+    /// Reference implementation: reads `inputs`, writes every element of every output
+    /// (row-major). A pure op has one output, freshly allocated; an update op (optimizer step)
+    /// receives the tensors it updates in place, holding their current values.
+    fn cpu(&self, inputs: &[Input<'_>], outputs: &mut [&mut [f64]]);
 
-    /// The GPU kernel for this node.
-    fn kernel(&self) -> Kernel;
+    /// The GPU kernel for this node, given its inputs' layouts and its output's (contiguous;
+    /// of shape `[0]` for an update op). Inputs are bound whole, so a strided op's kernel reads
+    /// them through their strides and offsets.
+    fn kernel(&self, inputs: &[&Layout], output: &Layout) -> Kernel;
 
     /// Gradients of the inputs, in input order; `None` where an input gets none. Written with
     /// ordinary tensor ops so it runs on either backend; the tape sums broadcast gradients back to
@@ -166,14 +187,16 @@ pub trait Op {
         true
     }
 
-    /// True if the output shares input 0's storage unchanged (reshape, detach): no kernel runs.
+    /// True if the output is a view of input 0's storage (its layout is set when the node is
+    /// recorded): no kernel runs.
     fn is_view(&self) -> bool {
         false
     }
 
-    /// True if the output is input 0 with its last two dims swapped (a matmul reads such an
-    /// operand in place instead).
-    fn swaps_last_two(&self) -> bool {
+    /// True if the op reads its inputs through their layouts (strides and offsets); otherwise
+    /// every input that is not plain is copied into a contiguous tensor first, when the op is
+    /// recorded.
+    fn strided(&self) -> bool {
         false
     }
 }

@@ -1,4 +1,5 @@
-//! Shapes: row-major dims, NumPy broadcasting, and the strides that read a tensor as if broadcast.
+//! Shapes: row-major dims, NumPy broadcasting, and layouts (how a tensor's elements lie in its
+//! storage, for contiguous tensors and views alike).
 
 /// Number of elements of a shape (1 for a scalar, 0 if any dim is 0).
 pub fn numel(shape: &[usize]) -> usize {
@@ -11,10 +12,12 @@ pub fn numel(shape: &[usize]) -> usize {
 /// Row-major strides of a contiguous tensor.
 pub fn contiguous_strides(shape: &[usize]) -> Vec<usize> {
     let mut strides = vec![0; shape.len()];
-    let mut s = 1;
+    let mut s = 1usize;
     for (d, st) in shape.iter().zip(strides.iter_mut()).rev() {
         *st = s;
-        s *= d;
+        s = s
+            .checked_mul(*d)
+            .unwrap_or_else(|| panic!("shape {shape:?} has more elements than a usize can count"));
     }
     strides
 }
@@ -42,22 +45,6 @@ fn dim_from_right(shape: &[usize], k: usize) -> usize {
     } else {
         1
     }
-}
-
-/// Strides that read a contiguous tensor of shape `input` as the broadcast shape `output`
-/// (0 along every broadcast dimension). `input` must broadcast to `output`.
-pub fn broadcast_strides(input: &[usize], output: &[usize]) -> Vec<usize> {
-    let own = contiguous_strides(input);
-    let lead = output.len() - input.len();
-    (0..output.len())
-        .map(|i| {
-            if i < lead || input[i - lead] == 1 {
-                0
-            } else {
-                own[i - lead]
-            }
-        })
-        .collect()
 }
 
 /// Whether `input` broadcasts to exactly `output`.
@@ -124,6 +111,94 @@ pub fn split_at_axis(shape: &[usize], axis: usize) -> (usize, usize, usize) {
     )
 }
 
+/// How a tensor's elements lie in its storage: element `idx` (a multi-index of `shape`) is at
+/// `offset + Σ idx[d]·strides[d]`. A fresh result is contiguous (row-major strides, offset 0);
+/// views (`t()`, `permute`, `narrow`, `broadcast_to`) share their source's storage with other
+/// strides (0 along a broadcast dimension) and offsets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// The dimensions.
+    pub shape: Vec<usize>,
+    /// Elements to step in the storage per step along each dimension.
+    pub strides: Vec<usize>,
+    /// Where element 0 lies.
+    pub offset: usize,
+}
+
+impl Layout {
+    /// The row-major layout of `shape` at offset 0.
+    pub fn contiguous(shape: &[usize]) -> Layout {
+        Layout {
+            shape: shape.to_vec(),
+            strides: contiguous_strides(shape),
+            offset: 0,
+        }
+    }
+
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        numel(&self.shape)
+    }
+
+    /// Whether the elements lie in row-major order one after another (from any offset). Strides
+    /// of dimensions of length 1 do not matter.
+    pub fn is_contiguous(&self) -> bool {
+        let want = contiguous_strides(&self.shape);
+        self.shape
+            .iter()
+            .zip(self.strides.iter().zip(&want))
+            .all(|(&d, (s, w))| d <= 1 || s == w)
+    }
+
+    /// Contiguous from offset 0: what every op that does not read strides gets.
+    pub fn is_plain(&self) -> bool {
+        self.offset == 0 && self.is_contiguous()
+    }
+
+    /// The storage index of element `i` in row-major order.
+    pub fn index(&self, mut i: usize) -> usize {
+        let mut at = self.offset;
+        for (d, s) in self.shape.iter().zip(&self.strides).rev() {
+            if *d > 0 {
+                at += (i % d) * s;
+                i /= d;
+            }
+        }
+        at
+    }
+
+    /// One past the largest storage index an element uses (0 for no elements).
+    pub fn extent(&self) -> usize {
+        if self.numel() == 0 {
+            return 0;
+        }
+        self.offset
+            + self
+                .shape
+                .iter()
+                .zip(&self.strides)
+                .map(|(d, s)| (d - 1) * s)
+                .sum::<usize>()
+            + 1
+    }
+
+    /// The strides that read this layout as if broadcast to `shape` (NumPy rules: 0 along new
+    /// leading dimensions and along dimensions of length 1). `shape` must be a broadcast of
+    /// this layout's shape.
+    pub fn broadcast_strides(&self, shape: &[usize]) -> Vec<usize> {
+        let lead = shape.len() - self.shape.len();
+        (0..shape.len())
+            .map(|i| {
+                if i < lead || self.shape[i - lead] == 1 {
+                    0
+                } else {
+                    self.strides[i - lead]
+                }
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,8 +210,10 @@ mod tests {
         assert_eq!(broadcast_shapes(&[], &[5]), Some(vec![5]));
         assert_eq!(broadcast_shapes(&[0, 3], &[1, 3]), Some(vec![0, 3]));
         assert_eq!(broadcast_shapes(&[2, 3], &[4]), None);
-        assert_eq!(broadcast_strides(&[3], &[2, 3]), vec![0, 1]);
-        assert_eq!(broadcast_strides(&[2, 1], &[2, 4]), vec![1, 0]);
+        let strides =
+            |shape: &[usize], to: &[usize]| Layout::contiguous(shape).broadcast_strides(to);
+        assert_eq!(strides(&[3], &[2, 3]), vec![0, 1]);
+        assert_eq!(strides(&[2, 1], &[2, 4]), vec![1, 0]);
         assert_eq!(unravel(5, &[2, 3]), vec![1, 2]);
         let mut seen = Vec::new();
         walk(&[2, 3], &[vec![0, 1], vec![3, 1]], |i, o| {

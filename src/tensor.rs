@@ -1,97 +1,21 @@
-//! Tensors: a handle on a node of the tape. A node is a leaf (data uploaded from the host, a
-//! parameter) or the result of an op on earlier nodes; its storage is filled when the tape runs.
+//! Tensors: a handle on a node of the tape (see [`crate::tape`]) and the device it lives on. A
+//! node is a leaf (data uploaded from the host, a parameter) or the result of an op on earlier
+//! nodes; its storage is filled when the tape runs. Ops are recorded in [`crate::ops`].
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::Location;
 use std::rc::Rc;
 
-use crate::device::{Backend, Device, Entry};
+use crate::device::{Backend, Device};
 use crate::error::{Error, Result};
-use crate::gpu::GpuBuffer;
-use crate::op::Op;
-use crate::shape;
-
-/// Where a node's values live once computed.
-#[derive(Clone)]
-pub(crate) enum Storage {
-    Cpu(Rc<RefCell<Vec<f64>>>),
-    Gpu(Rc<GpuBuffer>),
-    /// No elements (or an update node that has run).
-    Empty,
-}
-
-pub(crate) struct Node {
-    pub(crate) id: u64,
-    pub(crate) device: Device,
-    pub(crate) shape: Vec<usize>,
-    pub(crate) op: Option<Box<dyn Op>>,
-    /// Inputs, kept for the backward pass; dropped after the node runs if no gradient needs them.
-    pub(crate) inputs: RefCell<Vec<Tensor>>,
-    /// Tensors an update op writes in place.
-    pub(crate) targets: Vec<Tensor>,
-    pub(crate) storage: RefCell<Option<Storage>>,
-    pub(crate) requires_grad: Cell<bool>,
-    /// Bumped by every in-place update of this tensor.
-    pub(crate) version: Cell<u64>,
-    /// Whether a backward pass reports this node's gradient though it is not a leaf.
-    pub(crate) retain_grad: Cell<bool>,
-    /// The versions of the inputs when this node was recorded.
-    pub(crate) input_versions: Vec<u64>,
-    pub(crate) location: &'static Location<'static>,
-}
-
-impl Node {
-    /// Where this node's results live once assigned: its own storage, or the storage of the
-    /// tensors it updates in place.
-    pub(crate) fn outputs(&self) -> Vec<Storage> {
-        if self.targets.is_empty() {
-            self.storage.borrow().iter().cloned().collect()
-        } else {
-            self.targets.iter().map(Tensor::storage).collect()
-        }
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
-        self.storage.borrow().is_some()
-    }
-
-    pub(crate) fn reset(&self) {
-        if self.op.is_some() {
-            *self.storage.borrow_mut() = None;
-        }
-    }
-
-    pub(crate) fn entry(self: Rc<Self>) -> Entry {
-        if self.targets.is_empty() {
-            Entry::Value(Rc::downgrade(&self))
-        } else {
-            Entry::Effect(self)
-        }
-    }
-
-    /// After running: a node that no gradient will pass through forgets its inputs, so the
-    /// intermediate buffers behind it go back to the pool as soon as nobody else holds them.
-    pub(crate) fn release_inputs(&self) {
-        if !self.requires_grad.get() || self.is_leaf() {
-            self.inputs.borrow_mut().clear();
-        }
-    }
-
-    /// A leaf for gradients: host data, or an op no gradient passes through (a fill, a random
-    /// draw, `detach`). Parameters are leaves; backward stops at leaves.
-    pub(crate) fn is_leaf(&self) -> bool {
-        self.op.as_ref().is_none_or(|op| !op.differentiable())
-    }
-
-    pub(crate) fn op_name(&self) -> &'static str {
-        self.op.as_ref().map_or("leaf", |o| o.name())
-    }
-}
+use crate::shape::{self, Layout};
+use crate::tape::{Node, Storage};
 
 /// An n-dimensional f32 array on a [`Device`], recorded lazily. Cloning is cheap (a handle).
 #[derive(Clone)]
 pub struct Tensor {
     pub(crate) node: Rc<Node>,
+    pub(crate) device: Device,
 }
 
 impl std::fmt::Debug for Tensor {
@@ -101,7 +25,7 @@ impl std::fmt::Debug for Tensor {
             "Tensor(#{} {} {:?}{})",
             self.node.id,
             self.node.op_name(),
-            self.node.shape,
+            self.shape(),
             if self.requires_grad() {
                 ", requires_grad"
             } else {
@@ -174,159 +98,59 @@ impl Tensor {
         Tensor::leaf(device, vec![0], Storage::Empty)
     }
 
+    #[track_caller]
     pub(crate) fn leaf(device: &Device, shape: Vec<usize>, storage: Storage) -> Tensor {
-        Tensor {
-            node: Rc::new(Node {
-                id: device.next_id(),
-                device: device.clone(),
-                shape,
-                op: None,
-                inputs: RefCell::new(Vec::new()),
-                targets: Vec::new(),
-                storage: RefCell::new(Some(storage)),
-                requires_grad: Cell::new(false),
-                version: Cell::new(0),
-                retain_grad: Cell::new(false),
-                input_versions: Vec::new(),
-                location: Location::caller(),
-            }),
-        }
-    }
-
-    // ----- recording ---------------------------------------------------------------------------
-
-    /// Append a pure op to the tape. The caller has checked shapes.
-    #[track_caller]
-    pub(crate) fn record(op: impl Op + 'static, inputs: &[&Tensor], shape: Vec<usize>) -> Tensor {
-        let device = inputs[0].device().clone();
-        Tensor::record_on(&device, op, inputs, shape)
-    }
-
-    /// Record a user-defined [`Op`] (a custom kernel, or a custom backward rule such as feedback
-    /// alignment) on `inputs`, producing a tensor of `shape`. The op's CPU reference and kernel
-    /// must agree, as for built-in ops; check it with the differential tools in [`crate::check`].
-    #[track_caller]
-    pub fn apply_op(op: impl Op + 'static, inputs: &[&Tensor], shape: &[usize]) -> Tensor {
-        assert!(
-            !inputs.is_empty(),
-            "apply_op: an op needs at least one input (use apply_op_on)"
+        let node = Node::new(
+            device.next_id(),
+            Layout::contiguous(&shape),
+            None,
+            Vec::new(),
+            Some(storage),
+            Location::caller(),
         );
-        Tensor::record(op, inputs, shape.to_vec())
+        Tensor::wrap(device, Rc::new(node))
     }
 
-    /// [`Tensor::apply_op`] for ops with no inputs, recorded on `device`.
-    #[track_caller]
-    pub fn apply_op_on(device: &crate::Device, op: impl Op + 'static, shape: &[usize]) -> Tensor {
-        Tensor::record_on(device, op, &[], shape.to_vec())
-    }
-
-    /// Append a pure op to `device`'s tape (ops with no inputs: fills, random numbers).
-    #[track_caller]
-    pub(crate) fn record_on(
-        device: &Device,
-        op: impl Op + 'static,
-        inputs: &[&Tensor],
-        shape: Vec<usize>,
-    ) -> Tensor {
-        for t in inputs {
-            assert!(
-                t.device().same(device),
-                "{}: tensors are on different devices ({} and {})",
-                op.name(),
-                device.name(),
-                t.device().name()
-            );
-        }
-        let requires_grad = device.grad_enabled()
-            && op.differentiable()
-            && inputs.iter().any(|t| t.requires_grad());
-        let node = Rc::new(Node {
-            id: device.next_id(),
+    /// The tensor of `node`, which lives on `device`.
+    pub(crate) fn wrap(device: &Device, node: Rc<Node>) -> Tensor {
+        Tensor {
+            node,
             device: device.clone(),
-            shape,
-            op: Some(Box::new(op)),
-            inputs: RefCell::new(inputs.iter().map(|t| (*t).clone()).collect()),
-            targets: Vec::new(),
-            storage: RefCell::new(None),
-            requires_grad: Cell::new(requires_grad),
-            version: Cell::new(0),
-            retain_grad: Cell::new(false),
-            input_versions: inputs.iter().map(|t| t.node.version.get()).collect(),
-            location: Location::caller(),
-        });
-        device
-            .inner
-            .tape
-            .borrow_mut()
-            .push(Entry::Value(Rc::downgrade(&node)));
-        Tensor { node }
-    }
-
-    /// Append an update op that writes `targets` in place (optimizer steps). Each target's version
-    /// is bumped, so a backward pass recorded before the update refuses to use the new values.
-    #[track_caller]
-    pub(crate) fn record_update(op: impl Op + 'static, inputs: &[&Tensor], targets: &[&Tensor]) {
-        let device = targets[0].device().clone();
-        for t in inputs.iter().chain(targets) {
-            assert!(
-                t.device().same(&device),
-                "{}: tensors are on different devices",
-                op.name()
-            );
         }
-        for t in targets {
-            assert!(
-                t.node.is_leaf(),
-                "{}: only leaf tensors (parameters, optimizer state) can be updated in place, \
-                 got the result of `{}`",
-                op.name(),
-                t.node.op_name()
-            );
-            t.node.version.set(t.node.version.get() + 1);
-        }
-        let node = Rc::new(Node {
-            id: device.next_id(),
-            device: device.clone(),
-            shape: vec![0],
-            op: Some(Box::new(op)),
-            inputs: RefCell::new(inputs.iter().map(|t| (*t).clone()).collect()),
-            targets: targets.iter().map(|t| (*t).clone()).collect(),
-            storage: RefCell::new(None),
-            requires_grad: Cell::new(false),
-            version: Cell::new(0),
-            retain_grad: Cell::new(false),
-            input_versions: inputs.iter().map(|t| t.node.version.get()).collect(),
-            location: Location::caller(),
-        });
-        device.inner.tape.borrow_mut().push(Entry::Effect(node));
     }
 
     // ----- facts -------------------------------------------------------------------------------
 
     /// The dimensions.
     pub fn shape(&self) -> &[usize] {
-        &self.node.shape
+        &self.node.layout.shape
+    }
+
+    /// How the elements lie in the storage: contiguous for a fresh result, other strides and
+    /// offsets for a view (`t()`, `permute`, `narrow`, `broadcast_to`).
+    pub fn layout(&self) -> &Layout {
+        &self.node.layout
     }
 
     /// Size of dimension `axis` (negative counts from the end).
     #[track_caller]
     pub fn dim(&self, axis: isize) -> usize {
-        self.node.shape[self.axis_of("dim", axis)]
+        self.shape()[self.axis_of("dim", axis)]
     }
 
     /// Number of dimensions (0 for a scalar).
     pub fn rank(&self) -> usize {
-        self.node.shape.len()
+        self.shape().len()
     }
 
     /// Number of elements (1 for a scalar, 0 if any dimension is 0).
     pub fn numel(&self) -> usize {
-        shape::numel(&self.node.shape)
+        shape::numel(self.shape())
     }
 
     /// The device it lives on.
     pub fn device(&self) -> &Device {
-        &self.node.device
+        &self.device
     }
 
     /// Stable identity of this tensor on its device (gradients are keyed by it).
@@ -396,32 +220,35 @@ impl Tensor {
         Ok(self.to_vec()?[0])
     }
 
+    /// The values in row-major order: the storage read back (as far as the layout reaches),
+    /// then, for a view, gathered through its strides on the host.
     fn read(&self) -> Result<Vec<f64>> {
         self.device().flush()?;
-        let storage = self.storage();
-        match storage {
-            Storage::Empty => Ok(Vec::new()),
-            Storage::Cpu(v) => Ok(v.borrow().clone()),
+        let layout = self.layout();
+        if layout.numel() == 0 {
+            return Ok(Vec::new());
+        }
+        let extent = layout.extent();
+        let raw: Vec<f64> = match self.storage() {
+            Storage::Empty => return Ok(Vec::new()),
+            Storage::Cpu(v) => v.borrow()[..extent].to_vec(),
             Storage::Gpu(b) => {
                 let g = self
                     .device()
                     .backend_gpu()
                     .expect("GPU storage lives on a GPU device");
-                Ok(g.read(&b, self.numel())?
-                    .into_iter()
-                    .map(f64::from)
-                    .collect())
+                g.read(&b, extent)?.into_iter().map(f64::from).collect()
             }
+        };
+        if layout.is_plain() {
+            return Ok(raw);
         }
+        Ok((0..layout.numel()).map(|i| raw[layout.index(i)]).collect())
     }
 
     /// The computed storage. Only valid once the node has run.
     pub(crate) fn storage(&self) -> Storage {
-        self.node
-            .storage
-            .borrow()
-            .clone()
-            .unwrap_or_else(|| panic!("{}: read before it ran", self.op_name()))
+        self.node.storage()
     }
 }
 

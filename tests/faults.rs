@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use wgrad::nn::{self, Activation, Init, Module};
-use wgrad::op::{Kernel, Op, Shader};
+use wgrad::op::{Input, Kernel, Layout, Op, Shader};
 use wgrad::optim::{Adam, Optimizer};
 use wgrad::{Device, DeviceOptions, Error, Tensor};
 
@@ -109,10 +109,10 @@ impl Op for Raw {
     fn name(&self) -> &'static str {
         "raw"
     }
-    fn cpu(&self, inputs: &[&[f64]], outputs: &mut [&mut [f64]]) {
-        outputs[0].copy_from_slice(inputs[0]);
+    fn cpu(&self, inputs: &[Input], outputs: &mut [&mut [f64]]) {
+        outputs[0].copy_from_slice(inputs[0].values);
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         Kernel::per_element(self.0, &[4u32, 0, 0, 0], 4)
     }
 }
@@ -209,6 +209,32 @@ fn a_rejected_shader_is_an_error_naming_it_and_the_device_stays_usable() {
     assert!(stats.pipelines >= 1, "good pipelines still compile");
 }
 
+#[test]
+fn a_rejected_shader_among_good_ops_in_one_step_is_the_one_named() {
+    let Some(dev) = common::gpu() else { return };
+    let x = Tensor::from_slice(&dev, &[1.0, 2.0, 3.0, 4.0], &[4]).unwrap();
+    for shader in [&NOT_WGSL, &WRONG_LAYOUT] {
+        // Good kernels before and after the bad one, all in one submission.
+        let before = x.exp() * 3.0;
+        let bad = Tensor::apply_op(Raw(shader), &[&before], &[4]);
+        let after = (bad.sin() + &before).sum_all();
+        match after.to_vec() {
+            Err(Error::ShaderRejected { shader: name, .. }) => {
+                assert_eq!(name, shader.name, "the error names the rejected shader")
+            }
+            other => panic!("{}: expected ShaderRejected, got {other:?}", shader.name),
+        }
+        drop((before, bad, after));
+        assert_close(
+            "after the step",
+            &values(&x.sqrt()),
+            &[1.0, 2f32.sqrt(), 3f32.sqrt(), 2.0],
+            0.0,
+            0.0,
+        );
+    }
+}
+
 /// Read `t` on a device whose waits time out at once: retry every 20 ms, up to `tries` times,
 /// while the GPU is still busy.
 fn read_when_done(t: &Tensor, tries: usize) -> Vec<f32> {
@@ -254,10 +280,10 @@ impl Op for Slow {
     fn name(&self) -> &'static str {
         "slow"
     }
-    fn cpu(&self, _: &[&[f64]], outputs: &mut [&mut [f64]]) {
+    fn cpu(&self, _: &[Input], outputs: &mut [&mut [f64]]) {
         outputs[0].fill(SLOW_ITERS as f64);
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         Kernel::new(
             &SLOW,
             &[self.0 as u32, SLOW_ITERS, 0, 0],

@@ -1,7 +1,7 @@
 // binary/_forward.wgsl — out[i] = f(a[ia], b[ib]) over the broadcast output shape. Joined with a
 // body file defining `fn f(a, b)`. Each input is addressed by the cheapest rule that fits it
-// (chosen on the host): 0 same index, 1 scalar, 2 (i / div) % len for one contiguous run of
-// dims, 3 a strided walk over the output's dims.
+// (chosen on the host), from the input's offset in its storage: 0 same index, 1 scalar,
+// 2 (i / div) % len for one contiguous run of dims, 3 a strided walk over the output's dims.
 // bindings: 0 a (read), 1 b (read), 2 out (write), 3 params
 
 struct Params {
@@ -12,6 +12,7 @@ struct Params {
     mode: vec4<u32>,
     div: vec4<u32>,
     len: vec4<u32>,
+    offset: vec4<u32>,
     shape: array<vec4<u32>, 2>,
     strides: array<array<vec4<u32>, 2>, 3>,
 }
@@ -23,12 +24,12 @@ struct Params {
 
 fn index_of(i: u32, k: u32) -> u32 {
     switch p.mode[k] {
-        case 0u: { return i; }
-        case 1u: { return 0u; }
-        case 2u: { return (i / p.div[k]) % p.len[k]; }
+        case 0u: { return p.offset[k] + i; }
+        case 1u: { return p.offset[k]; }
+        case 2u: { return p.offset[k] + (i / p.div[k]) % p.len[k]; }
         default: {
             var rem = i;
-            var off = 0u;
+            var off = p.offset[k];
             for (var d = p.rank; d > 0u; d--) {
                 let dim = p.shape[(d - 1u) / 4u][(d - 1u) % 4u];
                 off += (rem % dim) * p.strides[k][(d - 1u) / 4u][(d - 1u) % 4u];

@@ -1,5 +1,5 @@
 // binary/_forward4.wgsl — _forward.wgsl for the common case where each input is either the
-// output's shape or a single value (modes 0 and 1): four elements per invocation through vec4
+// output's shape from offset 0 or a single value (modes 0 and 1): four elements per invocation through vec4
 // loads and stores (buffers are bound rounded up to whole vec4s). Joined with a body file
 // defining `fn f(a, b)`.
 // bindings: 0 a (read), 1 b (read), 2 out (write), 3 params
@@ -12,6 +12,7 @@ struct Params {
     mode: vec4<u32>,
     div: vec4<u32>,
     len: vec4<u32>,
+    offset: vec4<u32>,
     shape: array<vec4<u32>, 2>,
     strides: array<array<vec4<u32>, 2>, 3>,
 }
@@ -23,14 +24,16 @@ struct Params {
 
 fn a4(i: u32) -> vec4<f32> {
     if p.mode[0] == 1u {
-        return vec4(a[0].x);
+        let o = p.offset[0];
+        return vec4(a[o / 4u][o % 4u]);
     }
     return a[i];
 }
 
 fn b4(i: u32) -> vec4<f32> {
     if p.mode[1] == 1u {
-        return vec4(b[0].x);
+        let o = p.offset[1];
+        return vec4(b[o / 4u][o % 4u]);
     }
     return b[i];
 }

@@ -1,7 +1,8 @@
 // matmul/_common.wgsl — what the matmul kernels share: parameters, bindings and the epilogue.
-// Each kernel computes C = epilogue(A·B) over `batch` matrices, reading operands through strides
-// (so transposed operands and a matrix shared by every batch are read in place):
-//   A(b, i, q) = a[b·a_batch + i·a_row + q·a_col]    B(b, q, j) = b[b·b_batch + q·b_row + j·b_col]
+// Each kernel computes C = epilogue(A·B) over `batch` matrices, reading operands through offsets
+// and strides (so views — transposed, sliced, a matrix shared by every batch — are read in place):
+//   A(b, i, q) = a[a_off + b·a_batch + i·a_row + q·a_col]
+//   B(b, q, j) = b[b_off + b·b_batch + q·b_row + j·b_col]
 //   C(b, i, j) = c[b·c_batch + i·n + j] = act(Σ_q A(b, i, q)·B(b, q, j) + bias[j])
 // Every kernel sums each output over q in increasing order, one product at a time, so all
 // kernels give the same bits. The bias is added if has_bias; act is the activation `f` of the
@@ -22,13 +23,17 @@ struct Params {
     b_row: u32,
     b_col: u32,
     tiles_m: u32,
-    _pad: u32,
+    a_off: u32,
     alpha: f32,
     has_bias: u32,
     // m·n, passed rather than computed: lavapipe specialises kernels on the values of uniforms
     // that appear in conditions (m among them), and with m a power of two the product in the
     // store's index made its compiler emit stores that ran the whole kernel 2–4× slower.
     c_batch: u32,
+    b_off: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;

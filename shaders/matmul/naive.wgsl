@@ -16,7 +16,7 @@ fn main(
     let bat = i / (p.n * p.m);
     var acc = 0.0;
     for (var q = 0u; q < p.k; q++) {
-        acc += a[bat * p.a_batch + row * p.a_row + q * p.a_col] * b[bat * p.b_batch + q * p.b_row + col * p.b_col];
+        acc += a[p.a_off + bat * p.a_batch + row * p.a_row + q * p.a_col] * b[p.b_off + bat * p.b_batch + q * p.b_row + col * p.b_col];
     }
     store(bat, row, col, acc);
 }

@@ -21,14 +21,14 @@ var<workgroup> sb: array<array<vec4<f32>, 33>, 16>;
 
 fn a_at(bat: u32, row: u32, q: u32) -> f32 {
     if row < p.m && q < p.k {
-        return a[bat * p.a_batch + row * p.a_row + q * p.a_col];
+        return a[p.a_off + bat * p.a_batch + row * p.a_row + q * p.a_col];
     }
     return 0.0;
 }
 
 fn b_at(bat: u32, q: u32, col: u32) -> f32 {
     if col < p.n && q < p.k {
-        return b[bat * p.b_batch + q * p.b_row + col * p.b_col];
+        return b[p.b_off + bat * p.b_batch + q * p.b_row + col * p.b_col];
     }
     return 0.0;
 }
@@ -49,7 +49,7 @@ fn a_vec(bat: u32, row0: u32, k0: u32, slot: vec2<u32>, inside: bool) -> vec4<f3
     let q = k0 + slot.x;
     let r = row0 + 4u * slot.y;
     if inside {
-        let i = bat * p.a_batch + r * p.a_row + q * p.a_col;
+        let i = p.a_off + bat * p.a_batch + r * p.a_row + q * p.a_col;
         return vec4<f32>(a[i], a[i + p.a_row], a[i + 2u * p.a_row], a[i + 3u * p.a_row]);
     }
     return vec4<f32>(a_at(bat, r, q), a_at(bat, r + 1u, q), a_at(bat, r + 2u, q), a_at(bat, r + 3u, q));
@@ -59,7 +59,7 @@ fn b_vec(bat: u32, col0: u32, k0: u32, slot: vec2<u32>, inside: bool) -> vec4<f3
     let q = k0 + slot.x;
     let c = col0 + 4u * slot.y;
     if inside {
-        let i = bat * p.b_batch + q * p.b_row + c * p.b_col;
+        let i = p.b_off + bat * p.b_batch + q * p.b_row + c * p.b_col;
         return vec4<f32>(b[i], b[i + p.b_col], b[i + 2u * p.b_col], b[i + 3u * p.b_col]);
     }
     return vec4<f32>(b_at(bat, q, c), b_at(bat, q, c + 1u), b_at(bat, q, c + 2u), b_at(bat, q, c + 3u));

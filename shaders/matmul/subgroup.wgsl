@@ -48,8 +48,8 @@ fn main(
     var bc: array<u32, 8>;
     var ar: array<u32, 8>;
     for (var i = 0u; i < 8u; i++) {
-        bc[i] = bat * p.b_batch + min(col0 + i, p.n - 1u) * p.b_col;
-        ar[i] = bat * p.a_batch + min(row0 + 8u * i + lane, p.m - 1u) * p.a_row;
+        bc[i] = p.b_off + bat * p.b_batch + min(col0 + i, p.n - 1u) * p.b_col;
+        ar[i] = p.a_off + bat * p.a_batch + min(row0 + 8u * i + lane, p.m - 1u) * p.a_row;
     }
     var t0: Rows8; var t1: Rows8; var t2: Rows8; var t3: Rows8;
     var t4: Rows8; var t5: Rows8; var t6: Rows8; var t7: Rows8;

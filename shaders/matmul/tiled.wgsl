@@ -23,8 +23,8 @@ fn main(
     var ar: array<u32, 8>;
     var bc: array<u32, 8>;
     for (var i = 0u; i < 8u; i++) {
-        ar[i] = bat * p.a_batch + min(row0 + i, p.m - 1u) * p.a_row;
-        bc[i] = bat * p.b_batch + min(col0 + 8u * i, p.n - 1u) * p.b_col;
+        ar[i] = p.a_off + bat * p.a_batch + min(row0 + i, p.m - 1u) * p.a_row;
+        bc[i] = p.b_off + bat * p.b_batch + min(col0 + 8u * i, p.n - 1u) * p.b_col;
     }
     var t: Rows8;
     for (var q = 0u; q < p.k; q++) {

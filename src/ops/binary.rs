@@ -2,10 +2,12 @@
 //! Gradients are written with ordinary ops; the tape sums them back to each input's shape.
 
 use crate::Tensor;
-use crate::op::{BackwardCtx, Kernel, Op, Shader, shader};
-use crate::shape::{self, broadcast_shapes, broadcast_strides, numel};
+use crate::op::{BackwardCtx, Input, Kernel, Layout, Op, Shader, shader};
+use crate::shape::{self, broadcast_shapes, numel};
 
-/// How a kernel finds input element `i` of the broadcast output (see `binary/_forward.wgsl`).
+/// How a kernel finds input element `i` of the broadcast output (see `binary/_forward.wgsl`):
+/// each input's strides as read in the output's index space (0 where it is broadcast), its
+/// offset in its storage, and the cheapest addressing rule that fits.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 pub(crate) struct Addressing {
@@ -15,12 +17,13 @@ pub(crate) struct Addressing {
     mode: [u32; 4],
     div: [u32; 4],
     len: [u32; 4],
+    offset: [u32; 4],
     shape: [[u32; 4]; 2],
     strides: [[[u32; 4]; 2]; 3],
 }
 
 impl Addressing {
-    pub(crate) fn new(out: &[usize], inputs: &[&[usize]]) -> Addressing {
+    pub(crate) fn new(out: &[usize], inputs: &[&Layout]) -> Addressing {
         let mut a = Addressing {
             n: numel(out) as u32,
             rank: out.len() as u32,
@@ -28,41 +31,60 @@ impl Addressing {
             mode: [0; 4],
             div: [1; 4],
             len: [1; 4],
+            offset: [0; 4],
             shape: crate::op::pack8(out, 1),
             strides: [[[0; 4]; 2]; 3],
         };
         for (k, input) in inputs.iter().enumerate() {
-            let st = broadcast_strides(input, out);
+            let st = input.broadcast_strides(out);
             a.strides[k] = crate::op::pack8(&st, 0);
-            (a.mode[k], a.div[k], a.len[k]) = mode(input, out, &st);
+            a.offset[k] = u32::try_from(input.offset).expect("offsets fit u32 indices");
+            (a.mode[k], a.div[k], a.len[k]) = mode(out, &st);
         }
         a
     }
+
+    /// Whether every input is the output's shape from offset 0 or a single value: the vec4
+    /// kernel's case.
+    fn vec4(&self, inputs: usize) -> bool {
+        (0..inputs).all(|k| (self.mode[k] == 0 && self.offset[k] == 0) || self.mode[k] == 1)
+    }
 }
 
-/// Visit every output element with the offsets of each broadcast input (the CPU reference).
-fn walk_broadcast(out: &[usize], inputs: &[&[usize]], f: impl FnMut(usize, &[usize])) {
-    let strides: Vec<Vec<usize>> = inputs.iter().map(|s| broadcast_strides(s, out)).collect();
-    shape::walk(out, &strides, f);
+/// Visit every output element with the storage index of each input read as broadcast to it
+/// (the CPU reference).
+fn walk_broadcast(out: &[usize], inputs: &[&Layout], mut f: impl FnMut(usize, &[usize])) {
+    let strides: Vec<Vec<usize>> = inputs.iter().map(|l| l.broadcast_strides(out)).collect();
+    let offsets: Vec<usize> = inputs.iter().map(|l| l.offset).collect();
+    let mut at = vec![0; inputs.len()];
+    shape::walk(out, &strides, |i, o| {
+        for ((a, o), off) in at.iter_mut().zip(o).zip(&offsets) {
+            *a = o + off;
+        }
+        f(i, &at)
+    });
 }
 
-/// The cheapest addressing rule that reads `input` as broadcast to `out`.
-fn mode(input: &[usize], out: &[usize], strides: &[usize]) -> (u32, u32, u32) {
-    let n_in = numel(input);
-    if n_in == numel(out) {
-        return (0, 1, 1);
-    }
-    if n_in == 1 {
-        return (1, 1, 1);
-    }
-    // One contiguous run of output dims [lo, hi) where the input is not broadcast.
+/// The cheapest addressing rule for an input read with `strides` (in the output's index space):
+/// 0, the same index (row-major in the output's shape); 1, a single value; 2, `(i / div) % len`
+/// for one row-major run of output dims; 3, a strided walk.
+fn mode(out: &[usize], strides: &[usize]) -> (u32, u32, u32) {
     let live: Vec<usize> = (0..out.len())
         .filter(|&d| strides[d] != 0 && out[d] != 1)
         .collect();
+    if live.is_empty() {
+        return (1, 1, 1);
+    }
     let (lo, hi) = (live[0], live[live.len() - 1] + 1);
-    if live.len() == hi - lo {
+    // Row-major over [lo, hi): each live stride is the product of the dims after it in the run.
+    let run_major =
+        live.len() == hi - lo && live.iter().all(|&d| strides[d] == numel(&out[d + 1..hi]));
+    if run_major && hi == out.len() && out[..lo].iter().all(|&d| d == 1) {
+        return (0, 1, 1);
+    }
+    if run_major {
         let div = numel(&out[hi..]);
-        return (2, div as u32, n_in as u32);
+        return (2, div as u32, numel(&out[lo..hi]) as u32);
     }
     (3, 1, 1)
 }
@@ -138,31 +160,34 @@ pub(crate) static BINARY: [BinaryDef; 14] = [
     ),
 ];
 
+/// `f(a, b)` elementwise; reads its inputs through their layouts (views need no copy).
 struct Binary {
     f: usize,
-    out: Vec<usize>,
-    a: Vec<usize>,
-    b: Vec<usize>,
 }
 
 impl Op for Binary {
     fn name(&self) -> &'static str {
         BINARY[self.f].name
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
         let f = BINARY[self.f].f;
         let y = &mut *outs[0];
-        walk_broadcast(&self.out, &[&self.a, &self.b], |i, o| {
-            y[i] = f(ins[0][o[0]], ins[1][o[1]]);
+        let out = ins[0].layout.shape.clone();
+        let out = broadcast_shapes(&out, &ins[1].layout.shape).expect("checked when recorded");
+        walk_broadcast(&out, &[ins[0].layout, ins[1].layout], |i, o| {
+            y[i] = f(ins[0].values[o[0]], ins[1].values[o[1]]);
         });
     }
-    fn kernel(&self) -> Kernel {
-        let p = Addressing::new(&self.out, &[&self.a, &self.b]);
-        if p.mode[..2].iter().all(|&m| m <= 1) {
-            Kernel::per_vec4(&BINARY[self.f].shader4, &p, numel(&self.out))
+    fn kernel(&self, ins: &[&Layout], out: &Layout) -> Kernel {
+        let p = Addressing::new(&out.shape, &ins[..2]);
+        if p.vec4(2) {
+            Kernel::per_vec4(&BINARY[self.f].shader4, &p, out.numel())
         } else {
-            Kernel::per_element(&BINARY[self.f].shader, &p, numel(&self.out))
+            Kernel::per_element(&BINARY[self.f].shader, &p, out.numel())
         }
+    }
+    fn strided(&self) -> bool {
+        true
     }
     fn differentiable(&self) -> bool {
         BINARY[self.f].differentiable
@@ -214,13 +239,7 @@ impl Tensor {
                 other.shape()
             )
         };
-        let op = Binary {
-            f,
-            out: out.clone(),
-            a: self.shape().to_vec(),
-            b: other.shape().to_vec(),
-        };
-        Tensor::record(op, &[self, other], out)
+        Tensor::record(Binary { f }, &[self, other], out)
     }
 
     /// a + b, broadcasting.
@@ -312,22 +331,13 @@ impl Tensor {
                 on_false.shape()
             )
         };
-        let op = Where {
-            out: out.clone(),
-            shapes: [
-                self.shape().to_vec(),
-                on_true.shape().to_vec(),
-                on_false.shape().to_vec(),
-            ],
-        };
-        Tensor::record(op, &[self, on_true, on_false], out)
+        Tensor::record(Where, &[self, on_true, on_false], out)
     }
 
     /// A tensor of `shape` filled with `value`.
     #[track_caller]
     pub fn full(device: &crate::Device, shape: &[usize], value: f32) -> Tensor {
-        let n = numel(shape);
-        Tensor::record_on(device, Full { n, value }, &[], shape.to_vec())
+        Tensor::record_on(device, Full { value }, &[], shape.to_vec())
     }
     #[track_caller]
     /// A tensor of `shape` holding zeros.
@@ -348,30 +358,33 @@ impl Tensor {
 
 static WHERE: Shader = shader!("where", "where.wgsl");
 
-struct Where {
-    out: Vec<usize>,
-    shapes: [Vec<usize>; 3],
-}
+/// `cond != 0 ? a : b`; reads its inputs through their layouts.
+struct Where;
 
 impl Op for Where {
     fn name(&self) -> &'static str {
         "where"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
-        let s = &self.shapes;
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
         let y = &mut *outs[0];
-        walk_broadcast(&self.out, &[&s[0], &s[1], &s[2]], |i, o| {
-            y[i] = if ins[0][o[0]] != 0.0 {
-                ins[1][o[1]]
+        let out = [1, 2].iter().fold(ins[0].layout.shape.clone(), |s, &k| {
+            broadcast_shapes(&s, &ins[k].layout.shape).expect("checked when recorded")
+        });
+        let layouts = [ins[0].layout, ins[1].layout, ins[2].layout];
+        walk_broadcast(&out, &layouts, |i, o| {
+            y[i] = if ins[0].values[o[0]] != 0.0 {
+                ins[1].values[o[1]]
             } else {
-                ins[2][o[2]]
+                ins[2].values[o[2]]
             };
         });
     }
-    fn kernel(&self) -> Kernel {
-        let s = &self.shapes;
-        let p = Addressing::new(&self.out, &[&s[0], &s[1], &s[2]]);
-        Kernel::per_element(&WHERE, &p, numel(&self.out))
+    fn kernel(&self, ins: &[&Layout], out: &Layout) -> Kernel {
+        let p = Addressing::new(&out.shape, &ins[..3]);
+        Kernel::per_element(&WHERE, &p, out.numel())
+    }
+    fn strided(&self) -> bool {
+        true
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let (c, g) = (&ctx.inputs[0], ctx.grad);
@@ -394,7 +407,6 @@ struct FullParams {
 }
 
 struct Full {
-    n: usize,
     value: f32,
 }
 
@@ -402,15 +414,16 @@ impl Op for Full {
     fn name(&self) -> &'static str {
         "full"
     }
-    fn cpu(&self, _: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, _: &[Input], outs: &mut [&mut [f64]]) {
         outs[0].fill(self.value as f64);
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], out: &Layout) -> Kernel {
+        let n = out.numel();
         let p = FullParams {
-            n: self.n as u32,
+            n: n as u32,
             value: self.value,
         };
-        Kernel::per_vec4(&FULL, &p, self.n)
+        Kernel::per_vec4(&FULL, &p, n)
     }
     fn differentiable(&self) -> bool {
         false

@@ -11,7 +11,7 @@
 use std::rc::Rc;
 
 use crate::Tensor;
-use crate::op::{BackwardCtx, Kernel, Op};
+use crate::op::{BackwardCtx, Input, Kernel, Layout, Op};
 
 type Rule = Rc<dyn Fn(&BackwardCtx) -> Vec<Option<Tensor>>>;
 
@@ -26,13 +26,13 @@ impl Op for Custom {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn cpu(&self, _: &[&[f64]], _: &mut [&mut [f64]]) {
+    fn cpu(&self, _: &[Input], _: &mut [&mut [f64]]) {
         unreachable!(
             "{}: a custom function's node is a view of its forward result",
             self.name
         )
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         unreachable!(
             "{}: a custom function's node is a view of its forward result",
             self.name
@@ -122,6 +122,6 @@ impl Tensor {
             name,
             backward: Rc::new(backward),
         };
-        Tensor::record(op, &all, y.shape().to_vec())
+        Tensor::record_view(op, &all, y.layout().clone())
     }
 }

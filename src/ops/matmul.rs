@@ -18,7 +18,7 @@
 
 use crate::Tensor;
 use crate::nn::Activation;
-use crate::op::{BackwardCtx, Kernel, Needs, Op, Shader, shader};
+use crate::op::{BackwardCtx, Input, Kernel, Layout, Needs, Op, Shader, shader};
 
 /// The unary rows a product can apply as it stores, in the order of the kernel tables below.
 const EPILOGUES: [&str; 9] = [
@@ -98,10 +98,12 @@ struct Params {
     b_row: u32,
     b_col: u32,
     tiles_m: u32,
-    _pad: u32,
+    a_off: u32,
     alpha: f32,
     has_bias: u32,
     c_batch: u32,
+    b_off: u32,
+    _pad: [u32; 3],
 }
 
 /// The unary row (an index into [`EPILOGUES`]) and parameter a product applies to `act` as it
@@ -127,62 +129,82 @@ fn epilogue(act: Activation, needs_grad: bool) -> Option<(usize, f32)> {
 /// workgroup-memory kernel's nested slab loop (k + k/16 iterations).
 const K_PIECE: usize = 61_440;
 
-/// C = act(op(A) · op(B) + bias), op(X) = Xᵀ when the flag is set, over `batch` matrices.
+/// C = act(A · B + bias) over a batch of matrices, A `[.., m, k]` and B `[.., k, n]` read through
+/// their layouts: a transposed operand is one whose last two strides are swapped, a matrix
+/// shared by every batch one whose batch stride is 0, a slice one with an offset.
 struct MatMul {
-    batch: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    trans_a: bool,
-    trans_b: bool,
-    /// Whether each operand has its own batch (false: one matrix shared by every batch).
-    a_batched: bool,
-    b_batched: bool,
     has_bias: bool,
     /// The epilogue's activation: an index into [`EPILOGUES`] and its parameter.
     act: (usize, f32),
     variant: Variant,
 }
 
+/// The strides of a matmul operand `[.., rows, cols]`: (batch, row, column) and its offset.
+/// Its batch dims must be one run (see [`batch_stride`]).
+fn operand(l: &Layout) -> ([usize; 3], usize) {
+    let r = l.shape.len();
+    let batch = batch_stride(l).expect("operands with batch dims of one stride");
+    ([batch, l.strides[r - 2], l.strides[r - 1]], l.offset)
+}
+
+/// The one stride that steps through every batch matrix of `l` in row-major order, if there is
+/// one: 0 for a plain matrix or a broadcast batch, else the stride of the last batch dim when
+/// the others follow from it.
+fn batch_stride(l: &Layout) -> Option<usize> {
+    let dims: Vec<(usize, usize)> = l.shape[..l.shape.len() - 2]
+        .iter()
+        .copied()
+        .zip(l.strides.iter().copied())
+        .filter(|&(d, _)| d > 1)
+        .collect();
+    let Some(&(_, last)) = dims.last() else {
+        return Some(0);
+    };
+    let mut expect = last;
+    for &(d, s) in dims.iter().rev() {
+        if s != expect {
+            return None;
+        }
+        expect = s * d;
+    }
+    Some(last)
+}
+
 impl MatMul {
-    /// (batch, row, column) strides of op(A) and op(B).
-    fn strides(&self) -> ([usize; 3], [usize; 3]) {
-        let (m, n, k) = (self.m, self.n, self.k);
-        let a = if self.trans_a {
-            [m * k, 1, m]
-        } else {
-            [m * k, k, 1]
-        };
-        let b = if self.trans_b {
-            [k * n, 1, k]
-        } else {
-            [k * n, n, 1]
-        };
-        let a = [if self.a_batched { a[0] } else { 0 }, a[1], a[2]];
-        let b = [if self.b_batched { b[0] } else { 0 }, b[1], b[2]];
-        (a, b)
+    /// (batch, m, n, k) of a product of `a` and `b` into `out`.
+    fn dims(a: &Layout, b: &Layout, out: &Layout) -> (usize, usize, usize, usize) {
+        let (ra, rb, ro) = (a.shape.len(), b.shape.len(), out.shape.len());
+        (
+            crate::shape::numel(&out.shape[..ro - 2]),
+            a.shape[ra - 2],
+            b.shape[rb - 1],
+            a.shape[ra - 1],
+        )
     }
 
-    fn params(&self, tile: usize) -> Params {
-        let (a, b) = self.strides();
-        let u = |x: usize| x as u32;
+    fn params(&self, ins: &[&Layout], out: &Layout, tile: usize) -> Params {
+        let (batch, m, n, k) = MatMul::dims(ins[0], ins[1], out);
+        let ((sa, oa), (sb, ob)) = (operand(ins[0]), operand(ins[1]));
+        let u = |x: usize| u32::try_from(x).expect("matmul sizes fit u32");
         Params {
-            m: u(self.m),
-            n: u(self.n),
-            k: u(self.k),
-            batch: u(self.batch),
-            a_batch: u(a[0]),
-            a_row: u(a[1]),
-            a_col: u(a[2]),
-            tiles_n: u(self.n.div_ceil(tile)),
-            b_batch: u(b[0]),
-            b_row: u(b[1]),
-            b_col: u(b[2]),
-            tiles_m: u(self.m.div_ceil(tile)),
-            _pad: 0,
+            m: u(m),
+            n: u(n),
+            k: u(k),
+            batch: u(batch),
+            a_batch: u(sa[0]),
+            a_row: u(sa[1]),
+            a_col: u(sa[2]),
+            tiles_n: u(n.div_ceil(tile)),
+            b_batch: u(sb[0]),
+            b_row: u(sb[1]),
+            b_col: u(sb[2]),
+            tiles_m: u(m.div_ceil(tile)),
+            a_off: u(oa),
             alpha: self.act.1,
             has_bias: self.has_bias as u32,
-            c_batch: u(self.m * self.n),
+            c_batch: u(m * n),
+            b_off: u(ob),
+            _pad: [0; 3],
         }
     }
 }
@@ -211,31 +233,35 @@ impl Op for MatMul {
         }
     }
 
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
-        let (sa, sb) = self.strides();
-        let (m, n, k) = (self.m, self.n, self.k);
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let (a, b) = (ins[0].layout, ins[1].layout);
+        let out_shape = product_shape(&a.shape, &b.shape);
+        let (batch, m, n, k) = MatMul::dims(a, b, &Layout::contiguous(&out_shape));
+        let ((sa, oa), (sb, ob)) = (operand(a), operand(b));
         let act = crate::ops::unary::reference(EPILOGUES[self.act.0], self.act.1);
-        for b in 0..self.batch {
+        let (av, bv) = (ins[0].values, ins[1].values);
+        for bat in 0..batch {
             for i in 0..m {
                 for j in 0..n {
                     let mut acc = 0.0;
                     for p in 0..k {
-                        acc += ins[0][b * sa[0] + i * sa[1] + p * sa[2]]
-                            * ins[1][b * sb[0] + p * sb[1] + j * sb[2]];
+                        acc += av[oa + bat * sa[0] + i * sa[1] + p * sa[2]]
+                            * bv[ob + bat * sb[0] + p * sb[1] + j * sb[2]];
                     }
                     if self.has_bias {
-                        acc += ins[2][j];
+                        acc += ins[2].values[j];
                     }
-                    outs[0][(b * m + i) * n + j] = act(acc);
+                    outs[0][(bat * m + i) * n + j] = act(acc);
                 }
             }
         }
     }
 
-    fn kernel(&self) -> Kernel {
-        let p = self.params(TILE);
+    fn kernel(&self, ins: &[&Layout], out: &Layout) -> Kernel {
+        let p = self.params(ins, out, TILE);
         let e = self.act.0;
-        let shared = || tiled(&SHARED[e], &self.params(SHARED_TILE));
+        let shared = || tiled(&SHARED[e], &self.params(ins, out, SHARED_TILE));
+        let (batch, m, n, _) = MatMul::dims(ins[0], ins[1], out);
         match self.variant {
             Variant::Naive => naive(&NAIVE[e], &p),
             Variant::Tiled => tiled(&TILED[e], &p),
@@ -244,12 +270,11 @@ impl Op for MatMul {
                 tiled(&SUBGROUP[e], &p).requiring(Needs::Subgroup8, tiled(&TILED[e], &p))
             }
             // Under 8 rows the tiled kernels load as much per output as the naive one.
-            Variant::Auto if self.m < 8 => naive(&NAIVE[e], &p),
+            Variant::Auto if m < 8 => naive(&NAIVE[e], &p),
             Variant::Auto => {
                 // On a GPU the workgroup-memory kernel wins once there are enough of its large
                 // tiles to fill the machine; below that, the smaller tiles spread further.
-                let big_tiles =
-                    self.batch * self.m.div_ceil(SHARED_TILE) * self.n.div_ceil(SHARED_TILE);
+                let big_tiles = batch * m.div_ceil(SHARED_TILE) * n.div_ceil(SHARED_TILE);
                 let elsewhere = if big_tiles >= 64 {
                     shared().requiring(Needs::HardwareGpu, tiled(&TILED[e], &p))
                 } else {
@@ -262,6 +287,10 @@ impl Op for MatMul {
         }
     }
 
+    fn strided(&self) -> bool {
+        true
+    }
+
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let (a, b) = (&ctx.inputs[0], &ctx.inputs[1]);
         // dZ = dY · act'(Z), from the stored output (exact for the activations fused when a
@@ -272,21 +301,22 @@ impl Op for MatMul {
         } else {
             crate::ops::unary::grad_from_output(row, alpha, ctx.output, ctx.grad)
         };
-        let (ta, tb) = (self.trans_a, self.trans_b);
-        // d op(A) = G op(B)ᵀ and d op(B) = op(A)ᵀ G, transposed back where the operand was; a
-        // product nobody needs is not recorded.
+        // dA = G Bᵀ and dB = Aᵀ G, transposes read in place; a product nobody needs is not
+        // recorded. An operand read through a transposed view (a linear layer's `W.t()`) gets
+        // its gradient as the transpose of a product, (B Gᵀ)ᵀ or (Gᵀ A)ᵀ, so that the
+        // gradient reaching the stored tensor is plain and its optimizer copies nothing.
         let da = ctx.needs[0].then(|| {
-            if ta {
-                b.matmul_transposed(&g, tb, true)
+            if transposed(a) && b.rank() == 2 {
+                b.matmul(&g.t()).t()
             } else {
-                g.matmul_transposed(b, false, !tb)
+                g.matmul(&b.t())
             }
         });
         let db = ctx.needs[1].then(|| {
-            if tb {
-                g.matmul_transposed(a, true, ta)
+            if transposed(b) && a.rank() == 2 {
+                g.t().matmul(a).t()
             } else {
-                a.matmul_transposed(&g, !ta, false)
+                a.t().matmul(&g)
             }
         });
         // The bias gradient is G summed down to the bias's shape (the tape does the summing).
@@ -295,34 +325,34 @@ impl Op for MatMul {
     }
 }
 
+/// Whether a matrix is read through a transpose of plain storage: its last two strides are
+/// `[1, rows]`.
+fn transposed(t: &Tensor) -> bool {
+    let l = t.layout();
+    let r = l.shape.len();
+    r == 2 && l.shape[0] > 1 && l.shape[1] > 1 && l.strides[..] == [1, l.shape[0]]
+}
+
+/// The shape of `[.., m, k] · [.., k, n]`: the batched operand's batch dims, then m and n.
+fn product_shape(a: &[usize], b: &[usize]) -> Vec<usize> {
+    let (ra, rb) = (a.len(), b.len());
+    let batch = if ra > 2 { &a[..ra - 2] } else { &b[..rb - 2] };
+    let mut out = batch.to_vec();
+    out.extend([a[ra - 2], b[rb - 1]]);
+    out
+}
+
 impl Tensor {
     /// Matrix product over the last two dims: `[.., m, k] · [.., k, n] → [.., m, n]`. Batch dims
-    /// must match, or one operand must be a plain matrix (shared by every batch).
+    /// must match, or one operand must be a plain matrix (shared by every batch). Views are read
+    /// in place: `a.matmul(&b.t())` copies nothing.
     #[track_caller]
     pub fn matmul(&self, other: &Tensor) -> Tensor {
-        // Read a transposed operand in place instead of copying it.
-        let (a, ta) = self.untransposed();
-        let (b, tb) = other.untransposed();
-        a.product(
-            &b,
-            ta,
-            tb,
-            None,
-            COPY,
-            Variant::Auto,
-            (self.shape(), other.shape()),
-        )
+        self.product(other, None, COPY, Variant::Auto)
     }
 
-    /// `op(self) · op(other)` with op = transpose where the flag is set (the backward rules'
-    /// products; users write `a.t().matmul(&b)`, which reads `a` in place the same way).
-    #[track_caller]
-    pub(crate) fn matmul_transposed(&self, other: &Tensor, trans_a: bool, trans_b: bool) -> Tensor {
-        let shown = (self.shape(), other.shape());
-        self.product(other, trans_a, trans_b, None, COPY, Variant::Auto, shown)
-    }
-
-    /// The same product through a chosen kernel (the differential table checks each one).
+    /// `op(self) · op(other)` with op = `t()` where the flag is set, through a chosen kernel (the
+    /// differential table checks each one).
     #[doc(hidden)]
     #[track_caller]
     pub fn matmul_variant(
@@ -332,8 +362,9 @@ impl Tensor {
         trans_b: bool,
         variant: Variant,
     ) -> Tensor {
-        let shown = (self.shape(), other.shape());
-        self.product(other, trans_a, trans_b, None, COPY, variant, shown)
+        let a = if trans_a { self.t() } else { self.clone() };
+        let b = if trans_b { other.t() } else { other.clone() };
+        a.product(&b, None, COPY, variant)
     }
 
     /// A dense layer in one dispatch: `act(self · weightᵀ + bias)` with `self` of shape
@@ -379,15 +410,7 @@ impl Tensor {
             Some(e) => (e, None),
             None => (COPY, Some(act)),
         };
-        let y = x.product(
-            weight,
-            false,
-            true,
-            bias,
-            fused,
-            variant,
-            (self.shape(), weight.shape()),
-        );
+        let y = x.product(&weight.t(), bias, fused, variant);
         let mut out = self.shape().to_vec();
         *out.last_mut().expect("rank ≥ 1") = weight.shape()[0];
         let y = y.reshape(&out);
@@ -397,73 +420,38 @@ impl Tensor {
         }
     }
 
-    /// If this tensor is its source with the last two dims swapped, and the source has not been
-    /// updated in place since, the source and `true`.
-    fn untransposed(&self) -> (Tensor, bool) {
-        if let Some(op) = &self.node.op
-            && op.swaps_last_two()
-            && let Some(src) = self.node.inputs.borrow().first()
-            && src.node.version.get() == self.node.input_versions[0]
-        {
-            return (src.clone(), true);
-        }
-        (self.clone(), false)
-    }
-
-    #[allow(clippy::too_many_arguments)]
     #[track_caller]
     fn product(
         &self,
         other: &Tensor,
-        ta: bool,
-        tb: bool,
         bias: Option<&Tensor>,
         act: (usize, f32),
         variant: Variant,
-        (shown_a, shown_b): (&[usize], &[usize]),
     ) -> Tensor {
         let (sa, sb) = (self.shape(), other.shape());
-        let dims = |s: &[usize], t: bool| -> Option<(usize, usize)> {
-            let r = s.len();
-            (r >= 2).then(|| {
-                if t {
-                    (s[r - 1], s[r - 2])
-                } else {
-                    (s[r - 2], s[r - 1])
-                }
-            })
-        };
-        let (Some((m, ka)), Some((kb, n))) = (dims(sa, ta), dims(sb, tb)) else {
-            panic!("matmul: shapes {shown_a:?} and {shown_b:?} cannot be multiplied (rank < 2)")
-        };
+        if sa.len() < 2 || sb.len() < 2 {
+            panic!("matmul: shapes {sa:?} and {sb:?} cannot be multiplied (rank < 2)")
+        }
         let (batch_a, batch_b) = (&sa[..sa.len() - 2], &sb[..sb.len() - 2]);
-        let batch_shape = if batch_a == batch_b || batch_b.is_empty() {
-            batch_a
-        } else if batch_a.is_empty() {
-            batch_b
-        } else {
-            panic!("matmul: shapes {shown_a:?} and {shown_b:?} have different batch dims")
-        };
+        if !(batch_a == batch_b || batch_a.is_empty() || batch_b.is_empty()) {
+            panic!("matmul: shapes {sa:?} and {sb:?} have different batch dims")
+        }
+        let (ka, kb) = (sa[sa.len() - 1], sb[sb.len() - 2]);
         if ka != kb {
-            panic!("matmul: shapes {shown_a:?} and {shown_b:?} cannot be multiplied")
+            panic!("matmul: shapes {sa:?} and {sb:?} cannot be multiplied")
         }
         if ka > K_PIECE {
             // Each output sums its k products in one kernel loop, which llvmpipe cuts short
-            // past 65,535 iterations: long products are sums of shorter ones.
-            let (axis_a, axis_b) = (
-                sa.len() - if ta { 2 } else { 1 },
-                sb.len() - if tb { 1 } else { 2 },
-            );
+            // past 65,535 iterations: long products are sums of shorter ones (over views).
             let y = (0..ka)
                 .step_by(K_PIECE)
                 .map(|start| {
                     let len = (ka - start).min(K_PIECE);
-                    let a = self.narrow(axis_a as isize, start, len);
-                    let b = other.narrow(axis_b as isize, start, len);
-                    let shown = (shown_a, shown_b);
-                    a.product(&b, ta, tb, None, COPY, variant, shown)
+                    let a = self.narrow(-1, start, len);
+                    let b = other.narrow(-2, start, len);
+                    a.product(&b, None, COPY, variant)
                 })
-                .reduce(|sum, part| sum.add(&part))
+                .reduce(|sum, part| sum + part)
                 .expect("k > K_PIECE");
             let y = match bias {
                 Some(b) => y + b,
@@ -474,29 +462,26 @@ impl Tensor {
                 (row, alpha) => y.unary(EPILOGUES[row], alpha, 0.0),
             };
         }
-        let mut out = batch_shape.to_vec();
-        out.extend([m, n]);
+        // Operands are read through their strides; one whose batch dims cannot be stepped
+        // with a single stride is copied first.
+        let readable = |t: &Tensor| {
+            if batch_stride(t.layout()).is_some() {
+                t.clone()
+            } else {
+                t.contiguous()
+            }
+        };
+        let (a, b) = (readable(self), readable(other));
+        let out = product_shape(sa, sb);
         let op = MatMul {
-            batch: crate::shape::numel(batch_shape),
-            m,
-            n,
-            k: ka,
-            trans_a: ta,
-            trans_b: tb,
-            a_batched: !batch_a.is_empty(),
-            b_batched: !batch_b.is_empty(),
             has_bias: bias.is_some(),
             act,
             variant,
         };
-        let empty;
         let bias = match bias {
-            Some(b) => b,
-            None => {
-                empty = Tensor::empty(self.device());
-                &empty
-            }
+            Some(b) => b.contiguous(),
+            None => Tensor::empty(self.device()),
         };
-        Tensor::record(op, &[self, other, bias], out)
+        Tensor::record(op, &[&a, &b, &bias], out)
     }
 }

@@ -2,7 +2,7 @@
 //! Philox generator of [`crate::rng`], identical on every backend (uniform on [0, 1) and
 //! Bernoulli bit for bit; normal and scaled uniform to f32 rounding).
 
-use crate::op::{Kernel, Op, Shader, shader};
+use crate::op::{Input, Kernel, Layout, Op, Shader, shader};
 use crate::{Device, Tensor, rng};
 
 static UNIFORM: Shader = shader!(
@@ -37,7 +37,6 @@ struct Params {
 
 struct Random {
     dist: Dist,
-    n: usize,
     seed: u64,
     a: f32,
     b: f32,
@@ -51,7 +50,7 @@ impl Op for Random {
             Dist::Bernoulli => "bernoulli",
         }
     }
-    fn cpu(&self, _: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, _: &[Input], outs: &mut [&mut [f64]]) {
         let (a, b) = (self.a as f64, self.b as f64);
         for (i, y) in outs[0].iter_mut().enumerate() {
             let w = rng::words(self.seed, i as u32);
@@ -62,21 +61,22 @@ impl Op for Random {
             };
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], out: &Layout) -> Kernel {
+        let n = out.numel();
         let shader = match self.dist {
             Dist::Uniform => &UNIFORM,
             Dist::Normal => &NORMAL,
             Dist::Bernoulli => &BERNOULLI,
         };
         let p = Params {
-            n: self.n as u32,
+            n: n as u32,
             seed_lo: self.seed as u32,
             seed_hi: (self.seed >> 32) as u32,
             _pad: 0,
             a: self.a,
             b: self.b,
         };
-        Kernel::per_element(shader, &p, self.n)
+        Kernel::per_element(shader, &p, n)
     }
     fn differentiable(&self) -> bool {
         false
@@ -93,7 +93,6 @@ impl Tensor {
         );
         let op = Random {
             dist,
-            n,
             seed: device.next_seed(),
             a,
             b,

@@ -9,7 +9,7 @@
 //! fixed order, so results repeat bit for bit on one device.
 
 use crate::Tensor;
-use crate::op::{BackwardCtx, Kernel, Op, Shader, shader};
+use crate::op::{BackwardCtx, Input, Kernel, Layout, Op, Shader, shader};
 use crate::shape::{numel, resolve_axis, split_at_axis};
 
 static SUM: Shader = shader!("reduce/sum", "reduce/_axis.wgsl", "reduce/sum.wgsl");
@@ -36,15 +36,14 @@ struct Params {
     scale: f32,
 }
 
-/// Reduce `x` seen as [outer, len, inner] to [outer, parts, inner]. The axis is cut into blocks
-/// of `width`·`chunk` elements shared by `width` parts in turn: part q, at lane l = q % width,
-/// holds the elements (q − l)·chunk + l + i·width of its block (parts is a multiple of width).
+/// Reduce `x` seen as [outer, len, inner] around `axis` to [outer, parts, inner]. The axis is
+/// cut into blocks of `width`·`chunk` elements shared by `width` parts in turn: part q, at lane
+/// l = q % width, holds the elements (q − l)·chunk + l + i·width of its block (parts is a
+/// multiple of width).
 #[derive(Clone)]
 struct Reduce {
     kind: Kind,
-    outer: usize,
-    len: usize,
-    inner: usize,
+    axis: usize,
     parts: usize,
     chunk: usize,
     width: usize,
@@ -67,11 +66,7 @@ impl Reduce {
     /// The first of several passes over a long axis: parts of at most `GPU_PART_LEN` elements
     /// interleaved in groups of `GPU_WIDTH` if `interleaved`, otherwise contiguous chunks of
     /// about √len. Its sums are partial (scale 1).
-    fn first_pass(
-        kind: Kind,
-        (outer, len, inner): (usize, usize, usize),
-        interleaved: bool,
-    ) -> Reduce {
+    fn first_pass(kind: Kind, axis: usize, len: usize, interleaved: bool) -> Reduce {
         let (parts, chunk, width) = if interleaved {
             let blocks = len.div_ceil(GPU_WIDTH * GPU_PART_LEN);
             (
@@ -85,9 +80,7 @@ impl Reduce {
         };
         Reduce {
             kind,
-            outer,
-            len,
-            inner,
+            axis,
             parts,
             chunk,
             width,
@@ -95,22 +88,24 @@ impl Reduce {
         }
     }
 
-    /// The elements of part q: a range of its block stepped by the width.
-    fn part(&self, q: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
+    /// The elements of part q of an axis of `len`: a range of its block stepped by the width.
+    fn part(&self, q: usize, len: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
         let (lane, block) = (q % self.width, q - q % self.width);
-        let end = ((block + self.width) * self.chunk).min(self.len);
+        let end = ((block + self.width) * self.chunk).min(len);
         (block * self.chunk + lane..end).step_by(self.width)
     }
 
-    /// Broadcast a tensor holding one value per part back over the elements of each part.
+    /// Broadcast a tensor holding one value per part back over the elements of each part of an
+    /// input of `input_shape`.
     fn expand(&self, t: &Tensor, input_shape: &[usize]) -> Tensor {
+        let (outer, len, inner) = split_at_axis(input_shape, self.axis);
         let (blocks, w) = (self.parts / self.width, self.width);
         let wide = t
-            .reshape(&[self.outer, blocks, 1, w, self.inner])
-            .broadcast_to(&[self.outer, blocks, self.chunk, w, self.inner])
-            .reshape(&[self.outer, self.parts * self.chunk, self.inner]);
-        let wide = if self.parts * self.chunk > self.len {
-            wide.narrow(1, 0, self.len)
+            .reshape(&[outer, blocks, 1, w, inner])
+            .broadcast_to(&[outer, blocks, self.chunk, w, inner])
+            .reshape(&[outer, self.parts * self.chunk, inner]);
+        let wide = if self.parts * self.chunk > len {
+            wide.narrow(1, 0, len)
         } else {
             wide
         };
@@ -126,12 +121,13 @@ impl Op for Reduce {
             Kind::Min => "min",
         }
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
-        let x = ins[0];
-        for o in 0..self.outer {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let x = ins[0].values;
+        let (outer, len, inner) = split_at_axis(&ins[0].layout.shape, self.axis);
+        for o in 0..outer {
             for q in 0..self.parts {
-                for k in 0..self.inner {
-                    let vals = self.part(q).map(|j| x[(o * self.len + j) * self.inner + k]);
+                for k in 0..inner {
+                    let vals = self.part(q, len).map(|j| x[(o * len + j) * inner + k]);
                     let v = match self.kind {
                         Kind::Sum => vals.sum::<f64>() * self.scale as f64,
                         Kind::Max => vals.fold(f64::NEG_INFINITY, |a, b| {
@@ -149,27 +145,28 @@ impl Op for Reduce {
                             }
                         }),
                     };
-                    outs[0][(o * self.parts + q) * self.inner + k] = v;
+                    outs[0][(o * self.parts + q) * inner + k] = v;
                 }
             }
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, ins: &[&Layout], _: &Layout) -> Kernel {
         let shader = match self.kind {
             Kind::Sum => &SUM,
             Kind::Max => &MAX,
             Kind::Min => &MIN,
         };
+        let (outer, len, inner) = split_at_axis(&ins[0].shape, self.axis);
         let p = Params {
-            outer: self.outer as u32,
-            len: self.len as u32,
-            inner: self.inner as u32,
+            outer: outer as u32,
+            len: len as u32,
+            inner: inner as u32,
             parts: self.parts as u32,
             chunk: self.chunk as u32,
             width: self.width as u32,
             scale: self.scale,
         };
-        Kernel::per_element(shader, &p, self.outer * self.parts * self.inner)
+        Kernel::per_element(shader, &p, outer * self.parts * inner)
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let x = &ctx.inputs[0];
@@ -194,9 +191,7 @@ impl Op for Reduce {
 }
 
 struct ArgMax {
-    outer: usize,
-    len: usize,
-    inner: usize,
+    axis: usize,
 }
 
 #[repr(C)]
@@ -212,28 +207,30 @@ impl Op for ArgMax {
     fn name(&self) -> &'static str {
         "argmax"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
-        for o in 0..self.outer {
-            for k in 0..self.inner {
-                let at = |j: usize| ins[0][(o * self.len + j) * self.inner + k];
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let (outer, len, inner) = split_at_axis(&ins[0].layout.shape, self.axis);
+        for o in 0..outer {
+            for k in 0..inner {
+                let at = |j: usize| ins[0].values[(o * len + j) * inner + k];
                 let mut best = 0;
-                for j in 1..self.len {
+                for j in 1..len {
                     if !at(best).is_nan() && (at(j) > at(best) || at(j).is_nan()) {
                         best = j;
                     }
                 }
-                outs[0][o * self.inner + k] = best as f64;
+                outs[0][o * inner + k] = best as f64;
             }
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, ins: &[&Layout], _: &Layout) -> Kernel {
+        let (outer, len, inner) = split_at_axis(&ins[0].shape, self.axis);
         let p = ArgMaxParams {
-            outer: self.outer as u32,
-            len: self.len as u32,
-            inner: self.inner as u32,
+            outer: outer as u32,
+            len: len as u32,
+            inner: inner as u32,
             _pad: 0,
         };
-        Kernel::per_element(&ARGMAX, &p, self.outer * self.inner)
+        Kernel::per_element(&ARGMAX, &p, outer * inner)
     }
     fn differentiable(&self) -> bool {
         false
@@ -275,7 +272,7 @@ impl Tensor {
             LONG_AXIS
         };
         if (len > long && outer * inner < FEW_OUTPUTS) || len > crate::op::MAX_LOOP {
-            let partial = Reduce::first_pass(kind, (outer, len, inner), interleaved);
+            let partial = Reduce::first_pass(kind, axis, len, interleaved);
             let parts = partial.parts;
             let partial = Tensor::record(partial, &[self], vec![outer, parts, inner]);
             return partial
@@ -284,9 +281,7 @@ impl Tensor {
         }
         let op = Reduce {
             kind,
-            outer,
-            len,
-            inner,
+            axis,
             parts: 1,
             chunk: len.max(1),
             width: 1,
@@ -365,7 +360,7 @@ impl Tensor {
     #[track_caller]
     fn argmax_dim(&self, axis: isize, keepdim: bool) -> Tensor {
         let a = self.axis_of("argmax", axis);
-        let (outer, len, inner) = split_at_axis(self.shape(), a);
+        let len = self.shape()[a];
         assert!(
             len > 0,
             "argmax: axis {axis} of shape {:?} is empty",
@@ -395,7 +390,7 @@ impl Tensor {
             };
             return first.detach();
         }
-        Tensor::record(ArgMax { outer, len, inner }, &[self], out)
+        Tensor::record(ArgMax { axis: a }, &[self], out)
     }
 
     /// Population variance along `axis`, which is removed (divides by n, PyTorch's
@@ -479,11 +474,11 @@ mod tests {
             return;
         };
         for (outer, len, inner) in [(1, 70_001, 1), (2, 4097, 3), (1, 16_384, 1)] {
-            let op = Reduce::first_pass(Kind::Sum, (outer, len, inner), true);
+            let op = Reduce::first_pass(Kind::Sum, 1, len, true);
             let parts = op.parts;
             let mut owner = vec![usize::MAX; len];
             for q in 0..parts {
-                for j in op.part(q) {
+                for j in op.part(q, len) {
                     assert_eq!(
                         owner[j],
                         usize::MAX,

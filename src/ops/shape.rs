@@ -1,9 +1,12 @@
-//! Shape ops: reshape and detach (views: no kernel runs), permute / broadcast_to / narrow (one
-//! strided copy kernel), pad, concat, gathering and scattering rows by index, one-hot.
+//! Shape ops. Views share their source's storage and change only its layout — `reshape` (of a
+//! contiguous tensor), `detach`, `permute` / `transpose` / `t`, `broadcast_to` and `narrow`: no
+//! kernel runs, no buffer is allocated. `contiguous()` is the one strided copy
+//! (`shape/strided_copy.wgsl`), made when an op that cannot read strides is given a view. Then
+//! the copies: `pad`, `concat`, gathering and scattering rows by index, one-hot.
 
 use crate::Tensor;
-use crate::op::{BackwardCtx, Kernel, Op, Shader, pack8, shader};
-use crate::shape::{self, broadcasts_to, contiguous_strides, numel, resolve_axis, split_at_axis};
+use crate::op::{BackwardCtx, Input, Kernel, Layout, Op, Shader, pack8, shader};
+use crate::shape::{broadcasts_to, numel, resolve_axis, split_at_axis};
 
 static STRIDED_COPY: Shader = shader!("shape/strided_copy", "shape/strided_copy.wgsl");
 static PAD: Shader = shader!("shape/pad", "shape/pad.wgsl");
@@ -12,31 +15,61 @@ static GATHER_ROWS: Shader = shader!("shape/gather_rows", "shape/gather_rows.wgs
 static SCATTER_ADD_ROWS: Shader = shader!("shape/scatter_add_rows", "shape/scatter_add_rows.wgsl");
 static ONE_HOT: Shader = shader!("shape/one_hot", "shape/one_hot.wgsl");
 
-/// Same values, new shape or no gradient: the output shares input 0's storage.
+/// What a view is, for its backward rule.
+enum ViewKind {
+    Reshape(Vec<usize>),
+    Detach,
+    Permute(Vec<usize>),
+    Broadcast,
+    Narrow {
+        axis: usize,
+        start: usize,
+        total: usize,
+    },
+}
+
+/// A view: the output is input 0's storage under another layout, set when it is recorded.
 struct View {
     name: &'static str,
-    from: Vec<usize>,
-    differentiable: bool,
+    kind: ViewKind,
 }
 
 impl Op for View {
     fn name(&self) -> &'static str {
         self.name
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
-        outs[0].copy_from_slice(ins[0]);
+    fn cpu(&self, _: &[Input], _: &mut [&mut [f64]]) {
+        unreachable!("views run no reference loop")
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         unreachable!("views run no kernel")
     }
     fn is_view(&self) -> bool {
         true
     }
     fn differentiable(&self) -> bool {
-        self.differentiable
+        !matches!(self.kind, ViewKind::Detach)
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
-        vec![Some(ctx.grad.reshape(&self.from))]
+        let g = ctx.grad;
+        let gx = match &self.kind {
+            ViewKind::Reshape(from) => g.reshape(from),
+            ViewKind::Detach => unreachable!("detach passes no gradient"),
+            ViewKind::Permute(perm) => {
+                let mut inverse = vec![0; perm.len()];
+                for (i, &p) in perm.iter().enumerate() {
+                    inverse[p] = i;
+                }
+                g.permute(&inverse)
+            }
+            // The tape sums the gradient back to the input's shape.
+            ViewKind::Broadcast => g.clone(),
+            &ViewKind::Narrow { axis, start, total } => {
+                let len = ctx.output.shape()[axis];
+                g.pad(axis as isize, start, total - start - len)
+            }
+        };
+        vec![Some(gx)]
     }
 }
 
@@ -51,77 +84,35 @@ struct CopyParams {
     strides: [[u32; 4]; 2],
 }
 
-/// out[idx] = x[offset + idx · strides] over the output shape.
-struct StridedCopy {
-    name: &'static str,
-    out: Vec<usize>,
-    strides: Vec<usize>,
-    offset: usize,
-    /// What the backward pass needs to know.
-    kind: CopyKind,
-}
+/// out[i] = x[offset + idx(i) · strides]: a view's elements, copied into row-major order.
+struct Contiguous;
 
-enum CopyKind {
-    Permute(Vec<usize>),
-    Broadcast,
-    Narrow {
-        axis: usize,
-        start: usize,
-        total: usize,
-    },
-}
-
-impl Op for StridedCopy {
+impl Op for Contiguous {
     fn name(&self) -> &'static str {
-        self.name
+        "contiguous"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
-        let y = &mut *outs[0];
-        shape::walk(&self.out, std::slice::from_ref(&self.strides), |i, o| {
-            y[i] = ins[0][self.offset + o[0]];
-        });
-    }
-    fn kernel(&self) -> Kernel {
-        let p = CopyParams {
-            n: numel(&self.out) as u32,
-            rank: self.out.len() as u32,
-            offset: self.offset as u32,
-            _pad: 0,
-            shape: pack8(&self.out, 1),
-            strides: pack8(&self.strides, 0),
-        };
-        Kernel::per_element(&STRIDED_COPY, &p, numel(&self.out))
-    }
-    fn swaps_last_two(&self) -> bool {
-        match &self.kind {
-            CopyKind::Permute(perm) => {
-                let r = perm.len();
-                r >= 2
-                    && perm[r - 2] == r - 1
-                    && perm[r - 1] == r - 2
-                    && perm[..r - 2].iter().enumerate().all(|(i, &p)| i == p)
-            }
-            _ => false,
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        for (i, y) in outs[0].iter_mut().enumerate() {
+            *y = ins[0].at(i);
         }
     }
-    fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
-        let g = ctx.grad;
-        let gx = match &self.kind {
-            CopyKind::Permute(perm) => {
-                let mut inverse = vec![0; perm.len()];
-                for (i, &p) in perm.iter().enumerate() {
-                    inverse[p] = i;
-                }
-                g.permute(&inverse)
-            }
-            // The tape sums the gradient back to the input's shape.
-            CopyKind::Broadcast => g.clone(),
-            &CopyKind::Narrow { axis, start, total } => {
-                let len = self.out[axis];
-                g.pad(axis as isize, start, total - start - len)
-            }
+    fn kernel(&self, ins: &[&Layout], out: &Layout) -> Kernel {
+        let x = ins[0];
+        let p = CopyParams {
+            n: out.numel() as u32,
+            rank: x.shape.len() as u32,
+            offset: u32::try_from(x.offset).expect("offsets fit u32 indices"),
+            _pad: 0,
+            shape: pack8(&x.shape, 1),
+            strides: pack8(&x.strides, 0),
         };
-        vec![Some(gx)]
+        Kernel::per_element(&STRIDED_COPY, &p, out.numel())
+    }
+    fn strided(&self) -> bool {
+        true
+    }
+    fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
+        vec![Some(ctx.grad.clone())]
     }
 }
 
@@ -135,48 +126,54 @@ struct PadParams {
     start: u32,
 }
 
+/// Zeros before and after the input along `axis`.
 struct Pad {
-    outer: usize,
-    len: usize,
-    inner: usize,
-    total: usize,
-    start: usize,
     axis: usize,
+    before: usize,
+    after: usize,
+}
+
+impl Pad {
+    /// (outer, len, inner, total) of the input seen around the axis, and the padded length.
+    fn dims(&self, input: &[usize]) -> (usize, usize, usize, usize) {
+        let (outer, len, inner) = split_at_axis(input, self.axis);
+        (outer, len, inner, len + self.before + self.after)
+    }
 }
 
 impl Op for Pad {
     fn name(&self) -> &'static str {
         "pad"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let (_, len, inner, total) = self.dims(&ins[0].layout.shape);
+        let start = self.before;
         for (i, y) in outs[0].iter_mut().enumerate() {
-            let k = i % self.inner;
-            let j = (i / self.inner) % self.total;
-            let o = i / (self.inner * self.total);
-            *y = if j >= self.start && j < self.start + self.len {
-                ins[0][(o * self.len + j - self.start) * self.inner + k]
+            let k = i % inner;
+            let j = (i / inner) % total;
+            let o = i / (inner * total);
+            *y = if j >= start && j < start + len {
+                ins[0].values[(o * len + j - start) * inner + k]
             } else {
                 0.0
             };
         }
     }
-    fn kernel(&self) -> Kernel {
-        let n = self.outer * self.total * self.inner;
+    fn kernel(&self, ins: &[&Layout], out: &Layout) -> Kernel {
+        let (_, len, inner, total) = self.dims(&ins[0].shape);
+        let n = out.numel();
         let p = PadParams {
             n: n as u32,
-            len: self.len as u32,
-            inner: self.inner as u32,
-            total: self.total as u32,
-            start: self.start as u32,
+            len: len as u32,
+            inner: inner as u32,
+            total: total as u32,
+            start: self.before as u32,
         };
         Kernel::per_element(&PAD, &p, n)
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
-        vec![Some(ctx.grad.narrow(
-            self.axis as isize,
-            self.start,
-            self.len,
-        ))]
+        let len = ctx.inputs[0].shape()[self.axis];
+        vec![Some(ctx.grad.narrow(self.axis as isize, self.before, len))]
     }
 }
 
@@ -189,11 +186,8 @@ struct ConcatParams {
     inner: u32,
 }
 
+/// Two inputs joined along `axis`.
 struct Concat {
-    outer: usize,
-    la: usize,
-    lb: usize,
-    inner: usize,
     axis: usize,
 }
 
@@ -201,34 +195,41 @@ impl Op for Concat {
     fn name(&self) -> &'static str {
         "concat"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
-        let total = self.la + self.lb;
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let (_, la, inner) = split_at_axis(&ins[0].layout.shape, self.axis);
+        let lb = ins[1].layout.shape[self.axis];
+        let total = la + lb;
         for (i, y) in outs[0].iter_mut().enumerate() {
-            let k = i % self.inner;
-            let j = (i / self.inner) % total;
-            let o = i / (self.inner * total);
-            *y = if j < self.la {
-                ins[0][(o * self.la + j) * self.inner + k]
+            let k = i % inner;
+            let j = (i / inner) % total;
+            let o = i / (inner * total);
+            *y = if j < la {
+                ins[0].values[(o * la + j) * inner + k]
             } else {
-                ins[1][(o * self.lb + j - self.la) * self.inner + k]
+                ins[1].values[(o * lb + j - la) * inner + k]
             };
         }
     }
-    fn kernel(&self) -> Kernel {
-        let n = self.outer * (self.la + self.lb) * self.inner;
+    fn kernel(&self, ins: &[&Layout], out: &Layout) -> Kernel {
+        let (_, la, inner) = split_at_axis(&ins[0].shape, self.axis);
+        let n = out.numel();
         let p = ConcatParams {
             n: n as u32,
-            la: self.la as u32,
-            lb: self.lb as u32,
-            inner: self.inner as u32,
+            la: la as u32,
+            lb: ins[1].shape[self.axis] as u32,
+            inner: inner as u32,
         };
         Kernel::per_element(&CONCAT, &p, n)
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let a = self.axis as isize;
+        let (la, lb) = (
+            ctx.inputs[0].shape()[self.axis],
+            ctx.inputs[1].shape()[self.axis],
+        );
         vec![
-            Some(ctx.grad.narrow(a, 0, self.la)),
-            Some(ctx.grad.narrow(a, self.la, self.lb)),
+            Some(ctx.grad.narrow(a, 0, la)),
+            Some(ctx.grad.narrow(a, la, lb)),
         ]
     }
 }
@@ -247,90 +248,87 @@ fn valid_index(v: f64, n: usize) -> Option<usize> {
     (v >= 0.0 && v < n as f64 && v.fract() == 0.0).then_some(v as usize)
 }
 
-struct GatherRows {
-    rows: usize,
-    width: usize,
-    picks: usize,
+/// (rows, values per row) of a tensor `[rows, ...]`.
+fn rows_of(shape: &[usize]) -> (usize, usize) {
+    (shape[0], numel(&shape[1..]))
 }
+
+/// Rows of input 0 picked by the indices of input 1.
+struct GatherRows;
 
 impl Op for GatherRows {
     fn name(&self) -> &'static str {
         "gather_rows"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let (rows, width) = rows_of(&ins[0].layout.shape);
         for (i, y) in outs[0].iter_mut().enumerate() {
-            *y = match valid_index(ins[1][i / self.width], self.rows) {
-                Some(r) => ins[0][r * self.width + i % self.width],
+            *y = match valid_index(ins[1].values[i / width], rows) {
+                Some(r) => ins[0].values[r * width + i % width],
                 None => f64::NAN,
             };
         }
     }
-    fn kernel(&self) -> Kernel {
-        let n = self.picks * self.width;
+    fn kernel(&self, ins: &[&Layout], out: &Layout) -> Kernel {
+        let (rows, width) = rows_of(&ins[0].shape);
+        let n = out.numel();
         let p = RowsParams {
             n: n as u32,
-            count: self.rows as u32,
-            width: self.width as u32,
+            count: rows as u32,
+            width: width as u32,
             _pad: 0,
         };
         Kernel::per_element(&GATHER_ROWS, &p, n)
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
-        let idx = &ctx.inputs[1];
-        let op = ScatterAddRows {
-            rows: self.rows,
-            width: self.width,
-            picks: self.picks,
-        };
-        let g = ctx.grad.reshape(&[self.picks, self.width]);
+        let (x, idx) = (&ctx.inputs[0], &ctx.inputs[1]);
+        let (rows, width) = rows_of(x.shape());
+        let picks = idx.shape()[0];
+        let g = ctx.grad.reshape(&[picks, width]);
         // Each output element loops over the picks: more than one kernel loop allows are
         // scattered in pieces, and the pieces summed.
-        let scatter = |picks: usize, g: &Tensor, idx: &Tensor| {
-            let op = ScatterAddRows { picks, ..op };
-            Tensor::record(op, &[g, idx], vec![self.rows, self.width])
-        };
-        let gx = if self.picks <= crate::op::MAX_LOOP {
-            scatter(self.picks, &g, idx)
+        let scatter =
+            |g: &Tensor, idx: &Tensor| Tensor::record(ScatterAddRows, &[g, idx], vec![rows, width]);
+        let gx = if picks <= crate::op::MAX_LOOP {
+            scatter(&g, idx)
         } else {
-            (0..self.picks)
+            (0..picks)
                 .step_by(crate::op::MAX_LOOP)
                 .map(|start| {
-                    let len = (self.picks - start).min(crate::op::MAX_LOOP);
-                    scatter(len, &g.narrow(0, start, len), &idx.narrow(0, start, len))
+                    let len = (picks - start).min(crate::op::MAX_LOOP);
+                    scatter(&g.narrow(0, start, len), &idx.narrow(0, start, len))
                 })
-                .reduce(|sum, part| sum.add(&part))
+                .reduce(|sum, part| sum + part)
                 .expect("more picks than one piece")
         };
-        vec![Some(gx.reshape(ctx.inputs[0].shape())), None]
+        vec![Some(gx.reshape(x.shape())), None]
     }
 }
 
-#[derive(Clone, Copy)]
-struct ScatterAddRows {
-    rows: usize,
-    width: usize,
-    picks: usize,
-}
+/// out[r] = Σ of the rows of input 0 whose index (input 1) is r: the gradient of gather_rows.
+struct ScatterAddRows;
 
 impl Op for ScatterAddRows {
     fn name(&self) -> &'static str {
         "scatter_add_rows"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let (picks, width) = rows_of(&ins[0].layout.shape);
         for (i, y) in outs[0].iter_mut().enumerate() {
-            let (r, c) = (i / self.width, i % self.width);
-            *y = (0..self.picks)
-                .filter(|&m| ins[1][m] == r as f64)
-                .map(|m| ins[0][m * self.width + c])
+            let (r, c) = (i / width, i % width);
+            *y = (0..picks)
+                .filter(|&m| ins[1].values[m] == r as f64)
+                .map(|m| ins[0].values[m * width + c])
                 .sum();
         }
     }
-    fn kernel(&self) -> Kernel {
-        let n = self.rows * self.width;
+    fn kernel(&self, ins: &[&Layout], out: &Layout) -> Kernel {
+        let (picks, width) = rows_of(&ins[0].shape);
+        let n = out.numel();
         let p = RowsParams {
             n: n as u32,
-            count: self.picks as u32,
-            width: self.width as u32,
+            count: picks as u32,
+            width: width as u32,
             _pad: 0,
         };
         Kernel::per_element(&SCATTER_ADD_ROWS, &p, n)
@@ -349,27 +347,26 @@ struct OneHotParams {
 
 struct OneHot {
     classes: usize,
-    n: usize,
 }
 
 impl Op for OneHot {
     fn name(&self) -> &'static str {
         "one_hot"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
         for (i, y) in outs[0].iter_mut().enumerate() {
-            *y = match valid_index(ins[0][i / self.classes], self.classes) {
+            *y = match valid_index(ins[0].values[i / self.classes], self.classes) {
                 Some(c) => (c == i % self.classes) as u8 as f64,
                 None => f64::NAN,
             };
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], out: &Layout) -> Kernel {
         let p = OneHotParams {
-            n: self.n as u32,
+            n: out.numel() as u32,
             classes: self.classes as u32,
         };
-        Kernel::per_element(&ONE_HOT, &p, self.n)
+        Kernel::per_element(&ONE_HOT, &p, out.numel())
     }
     fn differentiable(&self) -> bool {
         false
@@ -377,7 +374,14 @@ impl Op for OneHot {
 }
 
 impl Tensor {
-    /// The same values in a new shape with as many elements (no copy).
+    /// A view of this tensor under `layout` (which addresses the same storage).
+    #[track_caller]
+    fn view(&self, name: &'static str, kind: ViewKind, layout: Layout) -> Tensor {
+        Tensor::record_view(View { name, kind }, &[self], layout)
+    }
+
+    /// The same values in a new shape with as many elements: a view of a contiguous tensor,
+    /// a contiguous copy of any other.
     #[track_caller]
     pub fn reshape(&self, shape: &[usize]) -> Tensor {
         assert_eq!(
@@ -392,12 +396,17 @@ impl Tensor {
         if shape == self.shape() {
             return self.clone();
         }
-        let op = View {
-            name: "reshape",
-            from: self.shape().to_vec(),
-            differentiable: true,
+        let source = if self.layout().is_contiguous() {
+            self.clone()
+        } else {
+            self.contiguous()
         };
-        Tensor::record(op, &[self], shape.to_vec())
+        let layout = Layout {
+            offset: source.layout().offset,
+            ..Layout::contiguous(shape)
+        };
+        let kind = ViewKind::Reshape(self.shape().to_vec());
+        source.view("reshape", kind, layout)
     }
 
     /// Flatten all dimensions from `axis` on into one.
@@ -413,18 +422,24 @@ impl Tensor {
         self.reshape(&s)
     }
 
-    /// The same values cut off from the graph: no gradient flows through (no copy).
+    /// The same values cut off from the graph: no gradient flows through (a view).
     #[track_caller]
     pub fn detach(&self) -> Tensor {
-        let op = View {
-            name: "detach",
-            from: self.shape().to_vec(),
-            differentiable: false,
-        };
-        Tensor::record(op, &[self], self.shape().to_vec())
+        self.view("detach", ViewKind::Detach, self.layout().clone())
     }
 
-    /// Reorder dimensions: output dim i is input dim `perm[i]`.
+    /// This tensor's values in row-major order from the start of a storage of its own: itself
+    /// if it is already so, otherwise one strided copy (the only one; every op that cannot read
+    /// a view gets its input through here).
+    #[track_caller]
+    pub fn contiguous(&self) -> Tensor {
+        if self.layout().is_plain() {
+            return self.clone();
+        }
+        Tensor::record(Contiguous, &[self], self.shape().to_vec())
+    }
+
+    /// Reorder dimensions: output dim i is input dim `perm[i]` (a view).
     #[track_caller]
     pub fn permute(&self, perm: &[usize]) -> Tensor {
         let mut seen = vec![false; self.rank()];
@@ -437,19 +452,16 @@ impl Tensor {
             "permute: {perm:?} is not a permutation of the dims of {:?}",
             self.shape()
         );
-        let own = contiguous_strides(self.shape());
-        let out: Vec<usize> = perm.iter().map(|&p| self.shape()[p]).collect();
-        let op = StridedCopy {
-            name: "permute",
-            out: out.clone(),
-            strides: perm.iter().map(|&p| own[p]).collect(),
-            offset: 0,
-            kind: CopyKind::Permute(perm.to_vec()),
+        let l = self.layout();
+        let layout = Layout {
+            shape: perm.iter().map(|&p| l.shape[p]).collect(),
+            strides: perm.iter().map(|&p| l.strides[p]).collect(),
+            offset: l.offset,
         };
-        Tensor::record(op, &[self], out)
+        self.view("permute", ViewKind::Permute(perm.to_vec()), layout)
     }
 
-    /// Swap two dimensions.
+    /// Swap two dimensions (a view).
     #[track_caller]
     pub fn transpose(&self, a: isize, b: isize) -> Tensor {
         let r = self.rank();
@@ -464,7 +476,7 @@ impl Tensor {
         self.permute(&perm)
     }
 
-    /// Swap the last two dimensions. `a.matmul(&b.t())` reads `b` transposed without copying it.
+    /// Swap the last two dimensions (a view): `a.matmul(&b.t())` reads `b` transposed in place.
     #[track_caller]
     pub fn t(&self) -> Tensor {
         assert!(
@@ -475,7 +487,8 @@ impl Tensor {
         self.transpose(-2, -1)
     }
 
-    /// Repeat along broadcast dimensions to `shape` (NumPy rules).
+    /// Repeat along broadcast dimensions to `shape` (NumPy rules): a view with stride 0 along
+    /// them, so nothing is copied.
     #[track_caller]
     pub fn broadcast_to(&self, shape: &[usize]) -> Tensor {
         assert!(
@@ -487,17 +500,15 @@ impl Tensor {
         if shape == self.shape() {
             return self.clone();
         }
-        let op = StridedCopy {
-            name: "broadcast_to",
-            out: shape.to_vec(),
-            strides: shape::broadcast_strides(self.shape(), shape),
-            offset: 0,
-            kind: CopyKind::Broadcast,
+        let layout = Layout {
+            shape: shape.to_vec(),
+            strides: self.layout().broadcast_strides(shape),
+            offset: self.layout().offset,
         };
-        Tensor::record(op, &[self], shape.to_vec())
+        self.view("broadcast_to", ViewKind::Broadcast, layout)
     }
 
-    /// Elements `start..start + len` along `axis`.
+    /// Elements `start..start + len` along `axis` (a view).
     #[track_caller]
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Tensor {
         let a = self.axis_of("narrow", axis);
@@ -511,37 +522,29 @@ impl Tensor {
         if start == 0 && len == total {
             return self.clone();
         }
-        let own = contiguous_strides(self.shape());
-        let mut out = self.shape().to_vec();
-        out[a] = len;
-        let op = StridedCopy {
-            name: "narrow",
-            out: out.clone(),
-            strides: own.clone(),
-            offset: start * own[a],
-            kind: CopyKind::Narrow {
-                axis: a,
-                start,
-                total,
-            },
+        let mut layout = self.layout().clone();
+        layout.shape[a] = len;
+        if len > 0 {
+            layout.offset += start * layout.strides[a];
+        }
+        let kind = ViewKind::Narrow {
+            axis: a,
+            start,
+            total,
         };
-        Tensor::record(op, &[self], out)
+        self.view("narrow", kind, layout)
     }
 
     /// Zeros before and after along `axis` (the gradient of `narrow`).
     #[track_caller]
     pub fn pad(&self, axis: isize, before: usize, after: usize) -> Tensor {
         let a = self.axis_of("pad", axis);
-        let (outer, len, inner) = split_at_axis(self.shape(), a);
         let mut out = self.shape().to_vec();
-        out[a] = len + before + after;
+        out[a] += before + after;
         let op = Pad {
-            outer,
-            len,
-            inner,
-            total: out[a],
-            start: before,
             axis: a,
+            before,
+            after,
         };
         Tensor::record(op, &[self], out)
     }
@@ -568,25 +571,13 @@ impl Tensor {
             self.shape(),
             other.shape()
         );
-        let (outer, la, inner) = split_at_axis(self.shape(), a);
-        let lb = other.shape()[a];
         let mut out = self.shape().to_vec();
-        out[a] = la + lb;
-        Tensor::record(
-            Concat {
-                outer,
-                la,
-                lb,
-                inner,
-                axis: a,
-            },
-            &[self, other],
-            out,
-        )
+        out[a] += other.shape()[a];
+        Tensor::record(Concat { axis: a }, &[self, other], out)
     }
 
     /// Rows of `self` (shape `[rows, ...]`) picked by `index` (shape `[k]`, integer values):
-    /// result [k, ...]. An index out of range gives a row of NaN.
+    /// result `[k, ...]`. An index out of range gives a row of NaN.
     #[track_caller]
     pub fn gather_rows(&self, index: &Tensor) -> Tensor {
         assert!(
@@ -595,12 +586,9 @@ impl Tensor {
             self.shape(),
             index.shape()
         );
-        let rows = self.shape()[0];
-        let width = numel(&self.shape()[1..]);
-        let picks = index.shape()[0];
         let mut out = self.shape().to_vec();
-        out[0] = picks;
-        Tensor::record(GatherRows { rows, width, picks }, &[self, index], out)
+        out[0] = index.shape()[0];
+        Tensor::record(GatherRows, &[self, index], out)
     }
 
     /// `[n]` integer labels as `[n, classes]` rows of 0 and 1 (a bad label gives a NaN row).
@@ -612,7 +600,6 @@ impl Tensor {
             "one_hot: labels must have rank 1, got shape {:?}",
             self.shape()
         );
-        let n = self.numel() * classes;
-        Tensor::record(OneHot { classes, n }, &[self], vec![self.numel(), classes])
+        Tensor::record(OneHot { classes }, &[self], vec![self.numel(), classes])
     }
 }

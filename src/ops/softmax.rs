@@ -2,7 +2,7 @@
 //! max-subtracted, finite for any logits), their backward kernels, and the standard losses.
 
 use crate::Tensor;
-use crate::op::{BackwardCtx, Kernel, Op, Shader, shader};
+use crate::op::{BackwardCtx, Input, Kernel, Layout, Op, Shader, shader};
 
 static SOFTMAX: Shader = shader!("softmax/softmax", "softmax/softmax.wgsl");
 static LOG_SOFTMAX: Shader = shader!("softmax/log_softmax", "softmax/log_softmax.wgsl");
@@ -67,7 +67,8 @@ impl Op for RowOp {
         }
     }
 
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let ins: Vec<&[f64]> = ins.iter().map(|i| i.values).collect();
         let c = self.cols;
         for r in 0..self.rows {
             let row = |t: &[f64]| -> Vec<f64> { t[r * c..(r + 1) * c].to_vec() };
@@ -119,7 +120,7 @@ impl Op for RowOp {
         }
     }
 
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         let shader = match self.kind {
             Kind::Softmax => &SOFTMAX,
             Kind::LogSoftmax => &LOG_SOFTMAX,

@@ -3,7 +3,7 @@
 //! The backward pass is one fused kernel, dx = dy · df(x, y).
 
 use crate::Tensor;
-use crate::op::{BackwardCtx, Kernel, Op, Shader, shader};
+use crate::op::{BackwardCtx, Input, Kernel, Layout, Op, Shader, shader};
 
 /// One elementwise function: kernels and reference. `a`, `b` are its scalar parameters.
 pub(crate) struct UnaryDef {
@@ -142,34 +142,33 @@ struct Unary {
     f: usize,
     a: f32,
     b: f32,
-    n: usize,
 }
 
 impl Op for Unary {
     fn name(&self) -> &'static str {
         UNARY[self.f].name
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
         let (f, a, b) = (UNARY[self.f].f, self.a as f64, self.b as f64);
-        for (y, &x) in outs[0].iter_mut().zip(ins[0]) {
+        for (y, &x) in outs[0].iter_mut().zip(ins[0].values) {
             *y = f(x, a, b);
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], out: &Layout) -> Kernel {
+        let n = out.numel();
         let p = Params {
-            n: self.n as u32,
+            n: n as u32,
             _pad: 0,
             a: self.a,
             b: self.b,
         };
-        Kernel::per_vec4(&UNARY[self.f].forward, &p, self.n)
+        Kernel::per_vec4(&UNARY[self.f].forward, &p, n)
     }
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
         let op = UnaryGrad {
             f: self.f,
             a: self.a,
             b: self.b,
-            n: self.n,
         };
         let shape = ctx.output.shape().to_vec();
         vec![Some(Tensor::record(
@@ -185,27 +184,28 @@ struct UnaryGrad {
     f: usize,
     a: f32,
     b: f32,
-    n: usize,
 }
 
 impl Op for UnaryGrad {
     fn name(&self) -> &'static str {
         "unary_backward"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
         let (df, a, b) = (UNARY[self.f].df, self.a as f64, self.b as f64);
+        let (x, y, dy) = (ins[0].values, ins[1].values, ins[2].values);
         for (i, dx) in outs[0].iter_mut().enumerate() {
-            *dx = ins[2][i] * df(ins[0][i], ins[1][i], a, b);
+            *dx = dy[i] * df(x[i], y[i], a, b);
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], out: &Layout) -> Kernel {
+        let n = out.numel();
         let p = Params {
-            n: self.n as u32,
+            n: n as u32,
             _pad: 0,
             a: self.a,
             b: self.b,
         };
-        Kernel::per_vec4(&UNARY[self.f].backward, &p, self.n)
+        Kernel::per_vec4(&UNARY[self.f].backward, &p, n)
     }
 }
 
@@ -222,31 +222,29 @@ pub(crate) fn grad_from_output(name: &str, a: f32, y: &Tensor, dy: &Tensor) -> T
         f: def(name),
         a,
         b: 0.0,
-        n: y.numel(),
     };
     Tensor::record(op, &[y, y, dy], y.shape().to_vec())
 }
 
 /// Overwrite a leaf's values in place (`target ← value`), through the identity kernel.
-struct Assign {
-    n: usize,
-}
+struct Assign;
 
 impl Op for Assign {
     fn name(&self) -> &'static str {
         "assign"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
-        outs[0].copy_from_slice(ins[0]);
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        outs[0].copy_from_slice(ins[0].values);
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, ins: &[&Layout], _: &Layout) -> Kernel {
+        let n = ins[0].numel();
         let p = Params {
-            n: self.n as u32,
+            n: n as u32,
             _pad: 0,
             a: 0.0,
             b: 0.0,
         };
-        Kernel::per_vec4(&UNARY[def("copy")].forward, &p, self.n)
+        Kernel::per_vec4(&UNARY[def("copy")].forward, &p, n)
     }
 }
 
@@ -264,19 +262,14 @@ impl Tensor {
             value.shape()
         );
         if self.numel() > 0 {
-            Tensor::record_update(Assign { n: self.numel() }, &[value], &[self]);
+            Tensor::record_update(Assign, &[value], &[self]);
         }
     }
 
     /// Apply the elementwise function named `name` (a row of the unary table) with parameters.
     #[track_caller]
     pub(crate) fn unary(&self, name: &str, a: f32, b: f32) -> Tensor {
-        let op = Unary {
-            f: def(name),
-            a,
-            b,
-            n: self.numel(),
-        };
+        let op = Unary { f: def(name), a, b };
         Tensor::record(op, &[self], self.shape().to_vec())
     }
 

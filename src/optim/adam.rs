@@ -1,8 +1,8 @@
 //! Adam and AdamW.
 
+use super::optimizer::{Optimizer, Slot, named_state, slots};
 use crate::nn::Params;
-use crate::op::{Kernel, Op, Shader, shader};
-use crate::optim::{Optimizer, Slot, named_state, slots};
+use crate::op::{Input, Kernel, Layout, Op, Shader, shader};
 use crate::{Grads, Tensor};
 
 static ADAM: Shader = shader!("optim/adam", "optim/adam.wgsl");
@@ -84,7 +84,8 @@ impl Op for AdamUpdate {
     fn name(&self) -> &'static str {
         "adam"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let ins: Vec<&[f64]> = ins.iter().map(|i| i.values).collect();
         let u = &self.p;
         let (lr, b1, b2, eps, wd) = (
             u.lr as f64,
@@ -107,7 +108,7 @@ impl Op for AdamUpdate {
             outs[0][i] = w - lr * (m / u.bc1 as f64) / ((v / u.bc2 as f64).sqrt() + eps);
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         Kernel::per_vec4(&ADAM, &self.p, self.p.n as usize)
     }
 }

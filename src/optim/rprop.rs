@@ -1,9 +1,9 @@
 //! iRprop−: resilient backpropagation without a learning rate (Riedmiller & Braun; the variant
 //! of Igel & Hüsken). Meant for full-batch training.
 
+use super::optimizer::{Optimizer, Slot, named_state, slots};
 use crate::nn::Params;
-use crate::op::{Kernel, Op, Shader, shader};
-use crate::optim::{Optimizer, Slot, named_state, slots};
+use crate::op::{Input, Kernel, Layout, Op, Shader, shader};
 use crate::{Grads, Tensor};
 
 static RPROP: Shader = shader!("optim/rprop", "optim/rprop.wgsl");
@@ -75,7 +75,8 @@ impl Op for RpropUpdate {
     fn name(&self) -> &'static str {
         "rprop"
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let ins: Vec<&[f64]> = ins.iter().map(|i| i.values).collect();
         let u = &self.p;
         for i in 0..u.n as usize {
             let mut g = ins[0][i];
@@ -99,7 +100,7 @@ impl Op for RpropUpdate {
             outs[0][i] -= sign * delta;
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         Kernel::per_element(&RPROP, &self.p, self.p.n as usize)
     }
 }

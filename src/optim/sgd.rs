@@ -1,8 +1,8 @@
 //! Stochastic gradient descent with optional momentum, Nesterov momentum and weight decay.
 
+use super::optimizer::{Optimizer, Slot, named_state, slots};
 use crate::nn::Params;
-use crate::op::{Kernel, Op, Shader, shader};
-use crate::optim::{Optimizer, Slot, named_state, slots};
+use crate::op::{Input, Kernel, Layout, Op, Shader, shader};
 use crate::{Grads, Tensor};
 
 static SGD: Shader = shader!("optim/sgd", "optim/sgd.wgsl");
@@ -91,7 +91,8 @@ impl Op for SgdUpdate {
             "sgd"
         }
     }
-    fn cpu(&self, ins: &[&[f64]], outs: &mut [&mut [f64]]) {
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let ins: Vec<&[f64]> = ins.iter().map(|i| i.values).collect();
         let (lr, mu, wd) = (self.lr as f64, self.momentum as f64, self.wd as f64);
         for i in 0..self.n {
             let d = ins[0][i] + wd * outs[0][i];
@@ -104,7 +105,7 @@ impl Op for SgdUpdate {
             }
         }
     }
-    fn kernel(&self) -> Kernel {
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         let p = Params_ {
             n: self.n as u32,
             lr: self.lr,

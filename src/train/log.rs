@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{Metric, Position};
 use crate::{Error, Result};
 
 /// One row of a log: where the run stood and the named values.
@@ -172,44 +171,45 @@ impl Log {
         self.steps.resume(|r| r.step <= steps)
     }
 
+    /// A row of steps.csv: the mean losses of the steps up to step `step` (counted over the
+    /// run) of epoch `epoch` (counted from 1).
     pub(super) fn step_row(
         &mut self,
-        at: Position,
+        step: u64,
+        epoch: usize,
         losses: &[(String, f64)],
-        lr: f32,
-        samples_per_s: f64,
-        wall: f64,
+        pace: Pace,
     ) -> Result<()> {
         let mut values: Vec<(String, f64)> = losses
             .iter()
             .map(|(n, v)| (format!("train_{n}"), *v))
             .collect();
-        values.extend(tail(lr, samples_per_s, wall));
+        values.extend(pace.columns());
         self.steps.push(Row {
-            step: at.global,
-            epoch: at.epoch + 1,
+            step,
+            epoch,
             values,
         })
     }
 
+    /// A row of metrics.csv: epoch `epoch` (counted from 1) finished at step `step`.
     pub(super) fn epoch_row(
         &mut self,
-        at: Position,
+        step: u64,
+        epoch: usize,
         losses: &[(String, f64)],
-        metrics: &[Metric],
-        lr: f32,
-        samples_per_s: f64,
-        wall: f64,
+        metrics: &[(String, f64)],
+        pace: Pace,
     ) -> Result<()> {
         let mut values: Vec<(String, f64)> = losses
             .iter()
             .map(|(n, v)| (format!("train_{n}"), *v))
             .collect();
-        values.extend(metrics.iter().map(|m| (m.name.clone(), m.value)));
-        values.extend(tail(lr, samples_per_s, wall));
+        values.extend(metrics.iter().cloned());
+        values.extend(pace.columns());
         self.epochs.push(Row {
-            step: at.global,
-            epoch: at.epoch,
+            step,
+            epoch,
             values,
         })
     }
@@ -219,12 +219,26 @@ impl Log {
     }
 }
 
-fn tail(lr: f32, samples_per_s: f64, wall: f64) -> [(String, f64); 3] {
-    // The rate as it was set (0.05, not 0.05000000074505806).
-    let lr: f64 = lr.to_string().parse().expect("an f32 prints as a number");
-    [
-        ("lr".to_string(), lr),
-        ("samples_per_s".to_string(), samples_per_s),
-        ("wall_s".to_string(), wall),
-    ]
+/// The last three columns of a row: the learning rate, the rate of samples and the wall clock.
+#[derive(Clone, Copy)]
+pub(super) struct Pace {
+    pub lr: f32,
+    pub samples_per_s: f64,
+    pub wall: f64,
+}
+
+impl Pace {
+    fn columns(self) -> [(String, f64); 3] {
+        // The rate as it was set (0.05, not 0.05000000074505806).
+        let lr: f64 = self
+            .lr
+            .to_string()
+            .parse()
+            .expect("an f32 prints as a number");
+        [
+            ("lr".to_string(), lr),
+            ("samples_per_s".to_string(), self.samples_per_s),
+            ("wall_s".to_string(), self.wall),
+        ]
+    }
 }

@@ -78,8 +78,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use log::Log;
 pub use log::Row;
+use log::{Log, Pace};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::Dataset;
@@ -487,7 +487,16 @@ impl<'a> Run<'a> {
                     &format!("{}  {rate:.0} samples/s", status.join("  ")),
                 );
                 let wall = self.wall(started);
-                self.log.step_row(self.at, &means, lr, rate, wall)?;
+                self.log.step_row(
+                    self.at.global,
+                    self.at.epoch + 1,
+                    &means,
+                    Pace {
+                        lr,
+                        samples_per_s: rate,
+                        wall,
+                    },
+                )?;
                 interval_start = (sums, counted);
             }
             if stop {
@@ -548,8 +557,18 @@ impl<'a> Run<'a> {
             }
             Err(e) => return Err(at_epoch(e)),
         };
-        self.log
-            .epoch_row(self.at, &means, &metrics, lr, rate, wall)?;
+        let named: Vec<(String, f64)> = metrics.iter().map(|m| (m.name.clone(), m.value)).collect();
+        self.log.epoch_row(
+            self.at.global,
+            self.at.epoch,
+            &means,
+            &named,
+            Pace {
+                lr,
+                samples_per_s: rate,
+                wall,
+            },
+        )?;
         let stop = raised(config, self.at.global) && self.at.epoch < config.epochs;
         if stop {
             progress.println(&format!(

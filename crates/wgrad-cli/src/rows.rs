@@ -314,6 +314,42 @@ pub fn cases() -> Vec<Case> {
     t.push(Case::new("narrow", vec![x(&[5, 2, 3])], |_, v| {
         v[0].narrow(0, 1, 3)
     }));
+    // Views copied out by the strided-copy kernel, and views read in place by the ops that
+    // take strides (elementwise, where, matrix products).
+    t.push(Case::new("contiguous", vec![x(&[2, 3, 4])], |_, v| {
+        v[0].permute(&[2, 0, 1]).contiguous()
+    }));
+    t.push(Case::new("contiguous", vec![x(&[5, 2, 3])], |_, v| {
+        v[0].narrow(0, 1, 3).t().contiguous()
+    }));
+    t.push(Case::new("contiguous", vec![x(&[3, 1])], |_, v| {
+        v[0].broadcast_to(&[2, 3, 4]).contiguous()
+    }));
+    t.push(Case::new("add", vec![x(&[4, 6]), x(&[3, 4])], |_, v| {
+        v[0].narrow(1, 2, 3).t() + &v[1]
+    }));
+    t.push(Case::new("mul", vec![x(&[3, 4, 5]), x(&[4])], |_, v| {
+        v[0].permute(&[2, 0, 1]) * v[1].broadcast_to(&[3, 4])
+    }));
+    t.push(Case::new(
+        "where",
+        vec![mask(&[5, 3]), x(&[3, 5]), x(&[6, 3])],
+        |_, v| v[0].where_cond(&v[1].t(), &v[2].narrow(0, 1, 5)),
+    ));
+    t.push(Case::new(
+        "matmul",
+        vec![x(&[6, 9]), x(&[2, 7, 5])],
+        |_, v| {
+            v[0].narrow(0, 1, 5)
+                .t()
+                .matmul(&v[1].narrow(0, 1, 1).narrow(1, 2, 5))
+        },
+    ));
+    t.push(Case::new(
+        "matmul",
+        vec![x(&[4, 3, 2]), x(&[3, 5])],
+        |_, v| v[0].permute(&[0, 2, 1]).matmul(&v[1]),
+    ));
     t.push(Case::new("pad", vec![x(&[3, 2])], |_, v| v[0].pad(0, 1, 2)));
     t.push(Case::new("concat", vec![x(&[2, 3]), x(&[2, 4])], |_, v| {
         Tensor::concat(&[&v[0], &v[1]], 1)

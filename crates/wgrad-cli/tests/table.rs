@@ -97,7 +97,7 @@ fn every_kernel_file_has_a_row_in_the_differential_table() {
             ("subgroup", _) => "matmul_subgroup".into(),
             ("shared", _) => "matmul_shared".into(),
             ("scatter_add_rows", _) => "gather_rows".into(),
-            ("strided_copy", _) => "permute".into(),
+            ("strided_copy", _) => "contiguous".into(),
             (f, _) => f.into(),
         }
     };

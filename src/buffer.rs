@@ -125,6 +125,42 @@ impl Pool {
     }
 }
 
+/// Refuse a tensor of `bytes` that one storage binding, one buffer or a `u32` element index
+/// cannot hold, naming the limit; checked on the host before anything is allocated.
+pub(crate) fn check_tensor_bytes(op: &str, bytes: u64, limits: &wgpu::Limits) -> Result<()> {
+    let too_large = |what, limit, limit_name| Error::TooLarge {
+        op: op.to_string(),
+        what,
+        needed: bytes,
+        limit,
+        limit_name,
+    };
+    if bytes / 4 > u32::MAX as u64 {
+        return Err(too_large(
+            "u32-indexed tensor",
+            u32::MAX as u64 * 4,
+            "u32 element index",
+        ));
+    }
+    // Buffers are bound rounded up to whole vec4s.
+    let bytes = bytes.next_multiple_of(BINDING_ALIGN);
+    if bytes > limits.max_storage_buffer_binding_size {
+        return Err(too_large(
+            "storage binding",
+            limits.max_storage_buffer_binding_size,
+            "max_storage_buffer_binding_size",
+        ));
+    }
+    if bytes > limits.max_buffer_size {
+        return Err(too_large(
+            "buffer",
+            limits.max_buffer_size,
+            "max_buffer_size",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::size_class;
