@@ -145,7 +145,7 @@ fn a_weight_read_through_its_transpose_gets_a_plain_gradient() {
         assert!(dx.layout().is_plain(), "dX arrives as {:?}", dx.layout());
         // Direct: dY = 2y·relu'(y); dW = dYᵀ X, dX = dY W.
         let dy = (&y * 2.0) * y.gt(&Tensor::scalar(&dev, 0.0));
-        assert_close("dW", &values(&dw), &values(&dy.t().matmul(&x)), 1e-5);
-        assert_close("dX", &values(&dx), &values(&dy.matmul(&w)), 1e-5);
+        assert_close("dW", &values(dw), &values(&dy.t().matmul(&x)), 1e-5);
+        assert_close("dX", &values(dx), &values(&dy.matmul(&w)), 1e-5);
     }
 }
