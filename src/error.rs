@@ -66,7 +66,7 @@ pub enum Error {
     /// The driver or wgpu's validation rejected a shader or pipeline.
     #[error("shader `{shader}` was rejected: {message}")]
     ShaderRejected {
-        /// The shader's name (its path under `shaders/`).
+        /// The shader's name (for wgrad's own, its path under `shaders/`).
         shader: String,
         /// Why it was rejected.
         message: String,

@@ -16,17 +16,31 @@ pub struct Shader {
     pub source: &'static str,
 }
 
-/// Build a [`Shader`] from files under `shaders/`, concatenated in order (a shared wrapper holding
-/// the entry point, then a small body file defining the functions it calls).
+/// Build a [`Shader`] from WGSL files, concatenated in order (a shared wrapper holding the entry
+/// point, then a small body file defining the functions it calls), read at compile time.
+///
+/// `shader!("name", "a.wgsl", "b.wgsl")` reads the files from the `shaders/` folder of the crate
+/// that uses the macro; `shader!("name", in "kernels", "a.wgsl")` from another folder under that
+/// crate's root. The name identifies the pipeline on a device: two shaders with one name and
+/// different sources are an error when the second runs, so prefix yours (`"mycrate/swish"`).
+/// Check a shader before running it with [`crate::check::validate_shader`].
+///
+/// ```ignore
+/// static SWISH: wgrad::op::Shader = wgrad::shader!("demo/swish", in "kernels", "swish.wgsl");
+/// ```
+#[macro_export]
 macro_rules! shader {
-    ($name:expr, $($file:expr),+ $(,)?) => {
+    ($name:expr, in $dir:literal, $($file:expr),+ $(,)?) => {
         $crate::op::Shader {
             name: $name,
-            source: concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $file))),+),
+            source: concat!($(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $dir, "/", $file))),+),
         }
     };
+    ($name:expr, $($file:expr),+ $(,)?) => {
+        $crate::shader!($name, in "shaders", $($file),+)
+    };
 }
-pub(crate) use shader;
+pub use crate::shader;
 
 /// The longest loop any kernel runs in one invocation. llvmpipe (lavapipe) silently stops a loop
 /// nest after 65,535 iterations, so ops whose loops would run longer (a product over more than

@@ -168,6 +168,8 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
         }
     }
     check("quickstart", &["--bogus"], "--bogus");
+    check("custom_kernel", &["--reps", "0"], "--reps");
+    check("custom_kernel", &["--elements", "-3"], "--elements");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
@@ -566,4 +568,42 @@ fn the_gan_refuses_a_judge_holding_a_nan_or_scoring_below_90_percent() {
             "the GAN trained with a bad judge"
         );
     }
+}
+
+#[test]
+fn the_custom_kernel_example_passes_its_own_checks_and_prints_its_timing() {
+    if !gpu_present() {
+        return;
+    }
+    let out = run("custom_kernel", &["--quick"], &[]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{stdout}\n{}",
+        out.status.code(),
+        text(&out.stderr)
+    );
+    // Two shaders validated, the reference against built-in ops (2 β × forward and gradient),
+    // six GPU rows (four small enough for gradcheck), and both timings.
+    let count = |what: &str| stdout.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(count("invocations per workgroup"), 2, "{stdout}");
+    assert_eq!(count("  ok     max abs"), 4, "{stdout}");
+    assert_eq!(count(" ok       ok         ok"), 4, "{stdout}");
+    assert_eq!(count(" ok       ok         (row too large)"), 2, "{stdout}");
+    for what in ["forward", "backward"] {
+        let line = stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(what) && l.contains("GB/s"))
+            .unwrap_or_else(|| panic!("no {what} timing in\n{stdout}"));
+        let ratio: f64 = line
+            .trim_end()
+            .trim_end_matches('×')
+            .rsplit(' ')
+            .next()
+            .and_then(|r| r.parse().ok())
+            .unwrap_or_else(|| panic!("no ratio in {line:?}"));
+        assert!(ratio.is_finite() && ratio > 0.0, "{line}");
+    }
+    assert!(stdout.contains("every check passed"), "{stdout}");
+    assert!(!stdout.contains("FAILED"), "{stdout}");
 }

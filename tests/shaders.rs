@@ -1,5 +1,6 @@
 //! Every WGSL file under `shaders/`, found by reading the folder, parsed and validated by naga
-//! (the version wgpu uses), with its binding contract checked by reflection. No GPU needed.
+//! (the version wgpu uses), with its binding contract checked by reflection
+//! (`wgrad::check::validate_source`, the check users run on their own kernels). No GPU needed.
 //!
 //! A folder holding shared parts (`_name.wgsl`) builds each kernel as one part followed by one
 //! of its other files: either the part holds the entry point and the file the functions it calls
@@ -10,9 +11,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-use naga::valid::{Capabilities, ValidationFlags, Validator};
-use naga::{AddressSpace, ShaderStage, StorageAccess};
 
 fn wgsl_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("shaders/ is readable") {
@@ -25,67 +23,11 @@ fn wgsl_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn validate(name: &str, source: &str) -> Result<naga::Module, String> {
-    let module = naga::front::wgsl::parse_str(source)
-        .map_err(|e| format!("{name}: parse error\n{}", e.emit_to_string(source)))?;
-    // Subgroup operations are allowed: kernels that use them are only chosen on adapters that
-    // offer them (`Needs::Subgroup8`), with a fallback kernel elsewhere.
-    Validator::new(ValidationFlags::all(), Capabilities::SUBGROUP)
-        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
-        .validate(&module)
-        .map_err(|e| format!("{name}: invalid\n{}", e.emit_to_string(source)))?;
-    Ok(module)
-}
-
-/// One entry point `main` (compute, ≤ 256 invocations); bindings all in group 0, numbered from 0:
-/// read-only storage (inputs), then read-write storage (at least one output), then one uniform.
-fn check_contract(name: &str, m: &naga::Module) -> Result<(), String> {
-    let [ep] = m.entry_points.as_slice() else {
-        return Err(format!(
-            "{name}: {} entry points, want 1",
-            m.entry_points.len()
-        ));
-    };
-    if ep.name != "main" || ep.stage != ShaderStage::Compute {
-        return Err(format!("{name}: entry point must be `@compute fn main`"));
-    }
-    let invocations: u32 = ep.workgroup_size.iter().product();
-    if invocations > 256 {
-        return Err(format!(
-            "{name}: {invocations} invocations per workgroup, limit 256"
-        ));
-    }
-    let mut bound: Vec<(u32, u32, &AddressSpace)> = m
-        .global_variables
-        .iter()
-        .filter_map(|(_, g)| g.binding.as_ref().map(|b| (b.group, b.binding, &g.space)))
-        .collect();
-    bound.sort_by_key(|b| b.1);
-    let kinds: Vec<char> = bound
-        .iter()
-        .map(|(_, _, space)| match space {
-            AddressSpace::Storage { access } if !access.contains(StorageAccess::STORE) => 'r',
-            AddressSpace::Storage { .. } => 'w',
-            AddressSpace::Uniform => 'u',
-            _ => '?',
-        })
-        .collect();
-    let order: String = kinds.iter().collect();
-    let well_formed = bound
-        .iter()
-        .enumerate()
-        .all(|(i, b)| b.0 == 0 && b.1 == i as u32)
-        && order.ends_with("wu")
-        && order.trim_start_matches('r').trim_start_matches('w') == "u";
-    if !well_formed {
-        return Err(format!(
-            "{name}: bindings (group, binding) {:?} read as `{order}`; want group 0, numbered \
-             from 0, as inputs (r)…, outputs (w)…, params (u)",
-            bound.iter().map(|b| (b.0, b.1)).collect::<Vec<_>>()
-        ));
-    }
-    Ok(())
+/// The library's own check (`wgrad::check::validate_source`), with the kernel's name in front.
+fn validate(name: &str, source: &str) -> Result<(), String> {
+    wgrad::check::validate_source(source)
+        .map(|_| ())
+        .map_err(|e| format!("{name}: {e}"))
 }
 
 #[test]
@@ -114,10 +56,7 @@ fn every_shader_validates_and_keeps_the_binding_contract() {
         if wrappers.is_empty() {
             for f in bodies {
                 kernels += 1;
-                match validate(&short(f), &read(f)) {
-                    Ok(m) => errors.extend(check_contract(&short(f), &m).err()),
-                    Err(e) => errors.push(e),
-                }
+                errors.extend(validate(&short(f), &read(f)).err());
             }
             continue;
         }
@@ -139,10 +78,7 @@ fn every_shader_validates_and_keeps_the_binding_contract() {
                         source += &read(e);
                         format!("{name} + {}", short(e))
                     };
-                    match validate(&name, &source) {
-                        Ok(m) => errors.extend(check_contract(&name, &m).err()),
-                        Err(e) => errors.push(e),
-                    }
+                    errors.extend(validate(&name, &source).err());
                 }
             }
         }
@@ -154,4 +90,42 @@ fn every_shader_validates_and_keeps_the_binding_contract() {
         root.display()
     );
     assert!(errors.is_empty(), "{}", errors.join("\n\n"));
+}
+
+#[test]
+fn the_contract_check_rejects_what_breaks_it_and_reports_what_a_kernel_binds() {
+    let kernel = |bindings: &str| {
+        format!(
+            "struct P {{ n: u32, s: f32, _a: u32, _b: u32 }}\n{bindings}\n\
+             @compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3<u32>) {{\n\
+             if g.x < p.n {{ y[g.x] = x[g.x] * p.s; }} }}"
+        )
+    };
+    let good = kernel(
+        "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
+         @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
+         @group(0) @binding(2) var<uniform> p: P;",
+    );
+    let b = wgrad::check::validate_source(&good).unwrap();
+    assert_eq!(
+        (b.inputs, b.outputs, b.params_bytes, b.invocations),
+        (1, 1, 16, 64)
+    );
+    let outputs_first = kernel(
+        "@group(0) @binding(0) var<storage, read_write> y: array<f32>;\n\
+         @group(0) @binding(1) var<storage, read> x: array<f32>;\n\
+         @group(0) @binding(2) var<uniform> p: P;",
+    );
+    let e = wgrad::check::validate_source(&outputs_first).unwrap_err();
+    assert!(e.contains("read as `wru`"), "{e}");
+    let gap = kernel(
+        "@group(0) @binding(0) var<storage, read> x: array<f32>;\n\
+         @group(0) @binding(1) var<storage, read_write> y: array<f32>;\n\
+         @group(0) @binding(3) var<uniform> p: P;",
+    );
+    let e = wgrad::check::validate_source(&gap).unwrap_err();
+    assert!(e.contains("(0, 3)"), "{e}");
+    let e = wgrad::check::validate_source(&good.replace("p.s", "p.t")).unwrap_err();
+    assert!(e.contains("invalid") || e.contains("parse error"), "{e}");
+    assert!(e.contains("p.t"), "naga's message points at the line: {e}");
 }

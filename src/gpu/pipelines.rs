@@ -90,6 +90,8 @@ pub(super) struct Pipelines {
     workgroup_memory: bool,
     layouts: RefCell<HashMap<(usize, usize), Rc<BindLayout>>>,
     slots: RefCell<HashMap<&'static str, Slot>>,
+    /// The source each name was first seen with (a name stands for one source).
+    sources: RefCell<HashMap<&'static str, &'static str>>,
     /// Whether a wait for the device has finished yet (background compiles start after it).
     waited: Cell<bool>,
     /// Background kernels asked for before that wait: (shader, inputs, outputs).
@@ -111,6 +113,7 @@ impl Pipelines {
             workgroup_memory: hardware && limits.max_compute_workgroup_storage_size >= 32 * 1024,
             layouts: RefCell::new(HashMap::new()),
             slots: RefCell::new(HashMap::new()),
+            sources: RefCell::new(HashMap::new()),
             waited: Cell::new(false),
             deferred: RefCell::new(Vec::new()),
         }
@@ -183,6 +186,7 @@ impl Pipelines {
         inputs: usize,
         outputs: usize,
     ) -> Result<Rc<Pipeline>> {
+        self.claim(shader)?;
         self.wait_for(shader.name);
         match self.slots.borrow().get(shader.name) {
             Some(Slot::Ready(p)) => return Ok(p.clone()),
@@ -192,6 +196,21 @@ impl Pipelines {
         let layout = self.layout(inputs, outputs);
         let compiled = compile(&self.device, shader, &layout.pipeline);
         self.finish(shader, compiled, layout)
+    }
+
+    /// Refuse a shader whose name was first seen with another source: the cache would run the
+    /// other one.
+    fn claim(&self, shader: &'static Shader) -> Result<()> {
+        let mut sources = self.sources.borrow_mut();
+        let first = *sources.entry(shader.name).or_insert(shader.source);
+        if std::ptr::eq(first, shader.source) || first == shader.source {
+            return Ok(());
+        }
+        Err(rejected(
+            shader,
+            "another shader with a different source already has this name; give each shader \
+             its own name",
+        ))
     }
 
     /// Record the outcome of compiling `shader`.
@@ -269,6 +288,7 @@ impl Pipelines {
         inputs: usize,
         outputs: usize,
     ) -> Result<Option<Rc<Pipeline>>> {
+        self.claim(shader)?;
         let finished = match self.slots.borrow().get(shader.name) {
             Some(Slot::Ready(p)) => return Ok(Some(p.clone())),
             Some(Slot::Failed(message)) => return Err(rejected(shader, message)),

@@ -2,6 +2,7 @@
 //! inputs and its tolerances; [`differential`] runs it on a GPU device and on the CPU reference
 //! (f64) and compares outputs and gradients, and [`gradcheck`] compares its backward rule with
 //! finite differences on the CPU reference. Every [`Comparison`] names its worst element.
+//! [`validate_shader`] checks a kernel's WGSL and its binding contract without a GPU.
 //! wgrad's own table of rows (every built-in op) lives in the `wgrad-cli` crate, which `wgrad
 //! check` and the test suite run; users build rows for their own ops the same way:
 //!
@@ -17,6 +18,9 @@
 
 use std::fmt;
 use std::rc::Rc;
+
+mod wgsl;
+pub use wgsl::{Bindings, validate_shader, validate_source};
 
 use crate::rng::Rng;
 use crate::{Device, Result, Tensor};
