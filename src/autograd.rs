@@ -86,7 +86,61 @@ impl Tensor {
             grad.shape(),
             self.shape()
         );
+        self.propagate(grad, None)
+    }
+
+    /// Gradients of this scalar with respect to `inputs` only, in their order (PyTorch's
+    /// `torch.autograd.grad`): no gradient is recorded for anything that leads to none of them,
+    /// so the gradient of a loss with respect to a model's input (an adversarial attack) costs
+    /// no weight-gradient products. An input the loss does not depend on gets zeros.
+    #[track_caller]
+    pub fn grad_wrt(&self, inputs: &[&Tensor]) -> Vec<Tensor> {
+        assert_eq!(
+            self.numel(),
+            1,
+            "grad_wrt: the loss must have one element, got shape {:?}",
+            self.shape()
+        );
+        for (i, t) in inputs.iter().enumerate() {
+            assert!(
+                t.requires_grad(),
+                "grad_wrt: input {i} (shape {:?}) does not require gradients (mark it with \
+                 requires_grad_() before the forward pass)",
+                t.shape()
+            );
+        }
+        let targets: HashSet<u64> = inputs.iter().map(|t| t.id()).collect();
+        let seed = Tensor::full(self.device(), self.shape(), 1.0);
+        let mut grads = self.propagate(seed, Some(&targets));
+        inputs
+            .iter()
+            .map(|t| {
+                grads
+                    .map
+                    .remove(&t.id())
+                    .unwrap_or_else(|| Tensor::zeros(t.device(), t.shape()))
+            })
+            .collect()
+    }
+
+    /// The backward pass from this tensor with output gradient `grad`: every leaf that requires
+    /// a gradient gets one, or, with `targets`, only the tensors listed there.
+    fn propagate(&self, grad: Tensor, targets: Option<&HashSet<u64>>) -> Grads {
         let order = reachable(self);
+        // With targets, the nodes with a path to one of them (inputs are older than their
+        // users, so one pass from the oldest node finds them all).
+        let leads: Option<HashSet<u64>> = targets.map(|targets| {
+            let mut leads = HashSet::new();
+            for n in order.iter().rev() {
+                let via_input =
+                    !n.is_leaf() && n.inputs.borrow().iter().any(|i| leads.contains(&i.id));
+                if targets.contains(&n.id) || via_input {
+                    leads.insert(n.id);
+                }
+            }
+            leads
+        });
+        let wanted = |id: u64| leads.as_ref().is_none_or(|l| l.contains(&id));
         let _no_grad = self.device().no_grad();
         let mut pending: HashMap<u64, Tensor> = HashMap::new();
         pending.insert(self.id(), grad);
@@ -95,13 +149,16 @@ impl Tensor {
             let Some(g) = pending.remove(&node.id) else {
                 continue;
             };
-            if node.retain_grad.get() {
+            let listed = targets.is_some_and(|t| t.contains(&node.id));
+            if node.retain_grad.get() || listed {
                 leaves.insert(node.id, g.clone());
             }
             let device = self.device();
             let this = Tensor::wrap(device, node.clone());
             let Some(op) = node.op.as_ref().filter(|_| !node.is_leaf()) else {
-                leaves.insert(node.id, g);
+                if targets.is_none() {
+                    leaves.insert(node.id, g);
+                }
                 continue;
             };
             let inputs: Vec<Tensor> = node
@@ -120,7 +177,10 @@ impl Tensor {
                     node.location
                 );
             }
-            let needs: Vec<bool> = inputs.iter().map(Tensor::requires_grad).collect();
+            let needs: Vec<bool> = inputs
+                .iter()
+                .map(|t| t.requires_grad() && wanted(t.id()))
+                .collect();
             let grads = op.backward(&BackwardCtx {
                 inputs: &inputs,
                 output: &this,
@@ -128,9 +188,9 @@ impl Tensor {
                 needs: &needs,
             });
             assert_eq!(grads.len(), inputs.len(), "{}: backward arity", op.name());
-            for (input, gi) in inputs.iter().zip(grads) {
+            for ((input, gi), need) in inputs.iter().zip(grads).zip(&needs) {
                 let Some(gi) = gi else { continue };
-                if !input.requires_grad() {
+                if !need {
                     continue;
                 }
                 let gi = gi.sum_to(input.shape());

@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod adversarial;
 mod autograd;
 pub mod bench;
 mod buffer;

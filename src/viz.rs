@@ -117,6 +117,48 @@ pub fn save_image_grid(
     write_png(path.as_ref(), gw, gh, png::ColorType::Grayscale, &px)
 }
 
+/// [`save_image_grid`] with a line of text under each image (`captions[n]` for image `n`; a
+/// caption wider than its cell is cut), for predictions and confidences beside the pictures.
+/// Images with values outside [0, 1] (a signed perturbation) should be shifted first.
+pub fn save_captioned_grid(
+    path: impl AsRef<Path>,
+    images: &[f32],
+    h: usize,
+    w: usize,
+    cols: usize,
+    zoom: usize,
+    captions: &[String],
+) -> Result<()> {
+    let count = images.len() / (h * w).max(1);
+    let cols = cols.clamp(1, count.max(1));
+    let rows = count.div_ceil(cols);
+    let (cw, ch) = (w * zoom + 1, h * zoom + 1 + 10);
+    let mut c = Canvas::new(cols * cw + 1, rows * ch + 1, [96, 96, 96]);
+    for n in 0..count {
+        let (ox, oy) = ((n % cols) * cw + 1, (n / cols) * ch + 1);
+        for y in 0..h * zoom {
+            for x in 0..w * zoom {
+                let v = images[n * h * w + (y / zoom) * w + x / zoom];
+                let g = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                c.set((ox + x) as i64, (oy + y) as i64, [g, g, g]);
+            }
+        }
+        for y in 0..9 {
+            for x in 0..w * zoom {
+                c.set((ox + x) as i64, (oy + h * zoom + y) as i64, [255, 255, 255]);
+            }
+        }
+        if let Some(text) = captions.get(n) {
+            let fits: String = text
+                .chars()
+                .take((w * zoom).saturating_sub(1) / 6)
+                .collect();
+            c.text(ox as i64 + 1, (oy + h * zoom + 1) as i64, &fits, [0, 0, 0]);
+        }
+    }
+    c.save(path.as_ref())
+}
+
 const COLORS: [[u8; 3]; 6] = [
     [31, 119, 180],
     [255, 127, 14],

@@ -99,7 +99,7 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
         (vec!["--data", "/no/such/folder"], "--data"),
         (vec!["--resume", "--out", no_checkpoint], "--resume"),
     ];
-    let own: [(&str, Bad); 4] = [
+    let own: [(&str, Bad); 6] = [
         (
             "mnist",
             vec![
@@ -141,6 +141,24 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
                 (vec!["--label-flip", "1"], "--label-flip"),
                 (vec!["--history", "0"], "--history"),
                 (vec!["--history", "50"], "--history"),
+                (vec!["--judge", "/no/such/judge.safetensors"], "--judge"),
+            ],
+        ),
+        (
+            "adversarial",
+            vec![
+                (vec!["--train-eps", "1.5"], "--train-eps"),
+                (vec!["--train-eps", "nan"], "--train-eps"),
+                (vec!["--pgd-steps", "0"], "--pgd-steps"),
+                (vec!["--eval-size", "0"], "--eval-size"),
+            ],
+        ),
+        (
+            "xcov",
+            vec![
+                (vec!["--style", "0"], "--style"),
+                (vec!["--alpha", "-1"], "--alpha"),
+                (vec!["--beta", "nan"], "--beta"),
                 (vec!["--judge", "/no/such/judge.safetensors"], "--judge"),
             ],
         ),
@@ -606,4 +624,71 @@ fn the_custom_kernel_example_passes_its_own_checks_and_prints_its_timing() {
     }
     assert!(stdout.contains("every check passed"), "{stdout}");
     assert!(!stdout.contains("FAILED"), "{stdout}");
+}
+
+#[test]
+fn the_adversarial_and_xcov_quick_modes_train_both_models_and_write_their_tables() {
+    if !gpu_present() {
+        return;
+    }
+    let dir = scratch("quick-adversarial");
+    let out = run(
+        "adversarial",
+        &["--quick", "--out", dir.to_str().unwrap()],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for part in ["standard", "adversarial"] {
+        assert_eq!(
+            metrics(&dir.join(part)).len(),
+            1,
+            "{part}: one epoch, one row"
+        );
+    }
+    for file in ["attacks.csv", "accuracy.png", "examples.png"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    // attacks.csv: ε, then accuracy under FGSM and PGD for each model. PGD, which starts where
+    // FGSM's one step can go and takes twenty, is never the weaker attack, and at ε = 0 both are
+    // the clean accuracy.
+    let csv = std::fs::read_to_string(dir.join("attacks.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 7, "{csv}");
+    for r in &rows {
+        let slack = 1.0 / 300.0 + 1e-9;
+        assert!(
+            r[2] <= r[1] + slack && r[4] <= r[3] + slack,
+            "PGD weaker than FGSM: {r:?}"
+        );
+        if r[0] == 0.0 {
+            assert!(r[1] == r[2] && r[3] == r[4], "{r:?}");
+        }
+    }
+    assert!(rows[6][1] < rows[0][1], "FGSM at 0.3 does no harm: {csv}");
+
+    let dir = scratch("quick-xcov");
+    let out = run(
+        "xcov",
+        &["--quick", "--no-judge", "--out", dir.to_str().unwrap()],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for part in ["xcov", "plain"] {
+        let rows = metrics(&dir.join(part));
+        assert_eq!(rows.len(), 1, "{part}: one epoch, one row");
+        assert!(
+            rows[0]["test_xcov"] >= 0.0 && rows[0]["test_y_accuracy"] > 0.2,
+            "{rows:?}"
+        );
+        for file in ["styles.png", "swaps.png"] {
+            assert!(dir.join(part).join(file).is_file(), "{part}/{file} missing");
+        }
+    }
+    assert!(stdout.contains("(no judge)"), "{stdout}");
 }

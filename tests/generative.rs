@@ -10,7 +10,7 @@ use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::{
     Autoencoder, Discriminator, DiscriminatorOptions, Generator, HistoryBuffer, Judge, Pca, Vae,
     append_minibatch_variance, discriminator_loss, generator_loss, l2_pool_penalty,
-    minibatch_variance, noisy_labels, reparameterize, reparameterize_with, set_trainable,
+    minibatch_variance, noisy_labels, reparameterize, reparameterize_with, set_trainable, xcov,
 };
 use wgrad::nn::{self, Activation, Init, Module, kl_unit_gaussian};
 use wgrad::optim::{Adam, Optimizer};
@@ -111,6 +111,78 @@ fn l2_pool_penalty_gradients_match_finite_differences() {
     gradcheck("l2_pool_penalty", &[&[3, 8]], |x| {
         l2_pool_penalty(&x[0], 4, 1e-3)
     });
+}
+
+#[test]
+fn xcov_gradients_match_finite_differences() {
+    gradcheck("xcov", &[&[6, 3], &[6, 2]], |x| xcov(&x[0], &x[1]));
+}
+
+#[test]
+fn xcov_is_half_the_squared_cross_covariance_computed_directly() {
+    // ½ Σᵢⱼ [(1/N) Σₙ (yₙᵢ − ȳᵢ)(zₙⱼ − z̄ⱼ)]², in plain loops over f64.
+    let direct = |y: &[f64], z: &[f64], n: usize, a: usize, b: usize| -> f64 {
+        let mean =
+            |v: &[f64], w: usize, j: usize| (0..n).map(|k| v[k * w + j]).sum::<f64>() / n as f64;
+        let mut total = 0.0;
+        for i in 0..a {
+            for j in 0..b {
+                let (my, mz) = (mean(y, a, i), mean(z, b, j));
+                let c: f64 = (0..n)
+                    .map(|k| (y[k * a + i] - my) * (z[k * b + j] - mz))
+                    .sum::<f64>()
+                    / n as f64;
+                total += c * c;
+            }
+        }
+        0.5 * total
+    };
+    let mut rng = Rng::new(3);
+    let (n, a, b) = (50, 10, 4);
+    let (yv, zv) = (normals(&mut rng, n * a), normals(&mut rng, n * b));
+    let want = direct(&yv, &zv, n, a, b);
+    let cpu = Device::cpu();
+    let got = xcov(
+        &Tensor::from_f64(&cpu, &yv, &[n, a]).unwrap(),
+        &Tensor::from_f64(&cpu, &zv, &[n, b]).unwrap(),
+    )
+    .to_vec_f64()
+    .unwrap()[0];
+    // Ops take scalars as f32 (the 1/N of `mean` is rounded once), so agreement is to ~1e-8.
+    assert!(
+        (got - want).abs() <= 1e-7 * want.abs(),
+        "{got} against {want}"
+    );
+    // Independent columns give a small penalty, a copied one a large one.
+    let same = xcov(
+        &Tensor::from_f64(&cpu, &zv, &[n, b]).unwrap(),
+        &Tensor::from_f64(&cpu, &zv, &[n, b]).unwrap(),
+    )
+    .item()
+    .unwrap();
+    assert!(
+        f64::from(same) > 5.0 * want,
+        "xcov(z, z) {same} against xcov(y, z) {want}"
+    );
+    let Some(gpu) = common::gpu() else { return };
+    let y = Tensor::from_f64(&gpu, &yv, &[n, a])
+        .unwrap()
+        .requires_grad_();
+    let z = Tensor::from_f64(&gpu, &zv, &[n, b]).unwrap();
+    let v = xcov(&y, &z);
+    let on_gpu = f64::from(v.item().unwrap());
+    assert!(
+        (on_gpu - want).abs() <= 1e-5 * want,
+        "GPU {on_gpu} against {want}"
+    );
+    let gy = v.backward().wrt(&y).to_vec_f64().unwrap();
+    let yc = Tensor::from_f64(&cpu, &yv, &[n, a])
+        .unwrap()
+        .requires_grad_();
+    let zc = Tensor::from_f64(&cpu, &zv, &[n, b]).unwrap();
+    let want_g = xcov(&yc, &zc).backward().wrt(&yc).to_vec_f64().unwrap();
+    let cmp = Comparison::new(&gy, &want_g, 1e-6, 1e-4);
+    assert!(cmp.pass, "xcov gradient, GPU against CPU: {cmp}");
 }
 
 #[test]

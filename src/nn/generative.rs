@@ -6,10 +6,12 @@
 //! it runs (and differentiates) on every backend.
 
 mod pca;
+mod xcov;
 
 use std::path::Path;
 
 pub use pca::Pca;
+pub use xcov::xcov;
 
 use super::{Activation, Init, Linear, Mlp, Module, Params, Sequential, kl_unit_gaussian};
 use crate::error::{Error, Result};

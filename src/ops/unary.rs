@@ -57,7 +57,7 @@ const GELU_C: f64 = 0.797_884_560_802_865_4;
 const GELU_K: f64 = 0.044715;
 
 /// The unary functions, in the order of [`Unary`]'s `f` index.
-pub(crate) static UNARY: [UnaryDef; 21] = [
+pub(crate) static UNARY: [UnaryDef; 22] = [
     unary_row!("neg", |x, _, _| -x, |_, _, _, _| -1.0),
     unary_row!("exp", |x, _, _| x.exp(), |_, y, _, _| y),
     unary_row!("log", |x, _, _| x.ln(), |x, _, _, _| 1.0 / x),
@@ -120,6 +120,17 @@ pub(crate) static UNARY: [UnaryDef; 21] = [
     unary_row!("sin", |x, _, _| x.sin(), |x, _, _, _| x.cos()),
     unary_row!("cos", |x, _, _| x.cos(), |x, _, _, _| -x.sin()),
     unary_row!("copy", |x, _, _| x, |_, _, _, _| 1.0),
+    unary_row!(
+        "sign",
+        |x, _, _| if x > 0.0 {
+            1.0
+        } else if x < 0.0 {
+            -1.0
+        } else {
+            0.0
+        },
+        |_, _, _, _| 0.0
+    ),
 ];
 
 fn def(name: &str) -> usize {
@@ -297,6 +308,11 @@ impl Tensor {
     /// |x| (the gradient at 0 is 0).
     pub fn abs(&self) -> Tensor {
         self.unary("abs", 0.0, 0.0)
+    }
+    /// −1, 0 or 1 by the sign of x (`torch.sign`); its gradient is 0 everywhere (FGSM's step).
+    #[track_caller]
+    pub fn sign(&self) -> Tensor {
+        self.unary("sign", 0.0, 0.0)
     }
     #[track_caller]
     /// max(x, 0) (the gradient at 0 is 0).

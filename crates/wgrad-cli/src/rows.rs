@@ -38,7 +38,7 @@ pub fn cases() -> Vec<Case> {
     // Unary functions: every size, plus a grid beyond 65,535 workgroups for one of them.
     type U = fn(&Tensor) -> Tensor;
     type In = fn(&[usize]) -> Input;
-    let unary: [(&str, U, In); 21] = [
+    let unary: [(&str, U, In); 22] = [
         ("neg", |a| a.neg(), x),
         ("exp", |a| a.exp(), x),
         ("log", |a| a.log(), pos),
@@ -60,6 +60,7 @@ pub fn cases() -> Vec<Case> {
         ("sin", |a| a.sin(), x),
         ("cos", |a| a.cos(), x),
         ("copy", |a| a.copy(), x),
+        ("sign", |a| a.sign(), |s| away(s, &[0.0])),
     ];
     for (op, f, input) in unary {
         for s in sizes {
