@@ -38,6 +38,7 @@ pub mod data;
 mod device;
 mod error;
 pub mod gpu;
+pub mod local;
 pub mod nn;
 pub mod op;
 mod ops;

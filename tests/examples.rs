@@ -99,7 +99,7 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
         (vec!["--data", "/no/such/folder"], "--data"),
         (vec!["--resume", "--out", no_checkpoint], "--resume"),
     ];
-    let own: [(&str, Bad); 6] = [
+    let own: [(&str, Bad); 7] = [
         (
             "mnist",
             vec![
@@ -160,6 +160,15 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
                 (vec!["--alpha", "-1"], "--alpha"),
                 (vec!["--beta", "nan"], "--beta"),
                 (vec!["--judge", "/no/such/judge.safetensors"], "--judge"),
+            ],
+        ),
+        (
+            "beyond_backprop",
+            vec![
+                (vec!["--rules", "sgd"], "--rules"),
+                (vec!["--hsic-epochs", "0"], "--hsic-epochs"),
+                (vec!["--target-step", "-1"], "--target-step"),
+                (vec!["--noise", "nan"], "--noise"),
             ],
         ),
     ];
@@ -691,4 +700,36 @@ fn the_adversarial_and_xcov_quick_modes_train_both_models_and_write_their_tables
         }
     }
     assert!(stdout.contains("(no judge)"), "{stdout}");
+}
+
+#[test]
+fn the_beyond_backprop_quick_mode_trains_every_rule_and_tabulates_them() {
+    if !gpu_present() {
+        return;
+    }
+    let dir = scratch("quick-beyond");
+    let out = run(
+        "beyond_backprop",
+        &["--quick", "--out", dir.to_str().unwrap()],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for rule in ["bp", "fa", "dfa", "dtp", "dtp-alternating"] {
+        let rows = metrics(&dir.join(rule));
+        assert_eq!(rows.len(), 1, "{rule}: one epoch, one row");
+        let e = rows[0]["test_error"];
+        assert!((0.0..0.9).contains(&e), "{rule}: test error {e}");
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{rule} ")))
+            .unwrap_or_else(|| panic!("no table row for {rule} in\n{stdout}"));
+        assert!(line.contains(&format!("{:.2}", 100.0 * e)), "{line}");
+    }
+    assert_eq!(metrics(&dir.join("hsic").join("format")).len(), 1);
+    let angle = metrics(&dir.join("fa"))[0]["fa_angle_deg"];
+    assert!((0.0..=180.0).contains(&angle), "FA angle {angle}");
+    for file in ["test_error.png", "fa_angle.png"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
 }
