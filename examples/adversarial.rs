@@ -298,8 +298,9 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
     }
     println!(
         "published (MNIST, ε = 0.25, FGSM): shallow softmax 0.1% accuracy (99.9% error), maxout \
-         network 10.6%, maxout after adversarial training 82.1% (Goodfellow et al. 2015); \
-         PGD-trained CNN against PGD at ε = 0.3: 92.5% (Madry et al. 2018)"
+         network 10.6%, maxout after adversarial training 82.1% (Goodfellow et al. 2015); a \
+         PGD-trained CNN at ε = 0.3: 96.4% against FGSM, 92.5% against 100-step PGD (Madry et \
+         al. 2018, MNIST challenge; their PGD takes steps of 0.01, ours 2.5ε/steps)"
     );
     let csv_path = out.join("attacks.csv");
     std::fs::write(&csv_path, csv).map_err(|e| format!("{}: {e}", csv_path.display()))?;

@@ -101,23 +101,29 @@ impl Tensor {
             "grad_wrt: the loss must have one element, got shape {:?}",
             self.shape()
         );
+        assert!(
+            self.requires_grad(),
+            "grad_wrt: the loss does not depend on any tensor that requires gradients (it was \
+             built under no_grad, or from detached inputs)"
+        );
         for (i, t) in inputs.iter().enumerate() {
             assert!(
                 t.requires_grad(),
-                "grad_wrt: input {i} (shape {:?}) does not require gradients (mark it with \
-                 requires_grad_() before the forward pass)",
+                "grad_wrt: input {i} (shape {:?}) does not require gradients (a leaf needs \
+                 requires_grad_() before the forward pass; a result, inputs that do)",
                 t.shape()
             );
         }
         let targets: HashSet<u64> = inputs.iter().map(|t| t.id()).collect();
         let seed = Tensor::full(self.device(), self.shape(), 1.0);
-        let mut grads = self.propagate(seed, Some(&targets));
+        let grads = self.propagate(seed, Some(&targets));
         inputs
             .iter()
             .map(|t| {
                 grads
                     .map
-                    .remove(&t.id())
+                    .get(&t.id())
+                    .cloned()
                     .unwrap_or_else(|| Tensor::zeros(t.device(), t.shape()))
             })
             .collect()
@@ -181,6 +187,9 @@ impl Tensor {
                 .iter()
                 .map(|t| t.requires_grad() && wanted(t.id()))
                 .collect();
+            if !needs.iter().any(|&n| n) {
+                continue;
+            }
             let grads = op.backward(&BackwardCtx {
                 inputs: &inputs,
                 output: &this,

@@ -33,8 +33,9 @@ pub fn feedback_linear(x: &Tensor, weight: &Tensor, bias: &Tensor, feedback: &Te
 }
 
 /// A loss whose gradient is direct feedback alignment's update. `logits` `[n, classes]` is the
-/// network's output and `loss` its loss; each `hidden[l]` `[n, width_l]` is a hidden layer's
-/// output computed from a *detached* input (so no gradient passes between layers), and
+/// network's output, computed from the *detached* last hidden layer, and `loss` its loss; each
+/// `hidden[l]` `[n, width_l]` is a hidden layer's output computed from a *detached* input (so
+/// no gradient passes between layers: otherwise the true gradient would be added in), and
 /// `feedback[l]` `[classes, width_l]` its fixed random matrix. The surrogate is
 /// loss + Σₗ Σ hiddenₗ ∘ (e·Bₗ), with e = ∂loss/∂logits held constant: its gradient with respect to
 /// layer l's parameters is (e·Bₗ ∘ f′(aₗ)) through that layer alone, DFA's update, and the
