@@ -275,12 +275,16 @@ pub fn save_line_chart(
     c.save(path.as_ref())
 }
 
-/// A whole number for x tick labels.
+/// An x tick label: a whole number where the tick falls on one (epochs, steps), otherwise up to
+/// three decimals (ε = 0.05, 0.1, …).
 fn short_int(v: f64) -> String {
     if v.abs() >= 1e5 {
         format!("{v:.1e}")
-    } else {
+    } else if (v - v.round()).abs() < 1e-6 {
         format!("{}", v.round())
+    } else {
+        let s = format!("{v:.3}");
+        s.trim_end_matches('0').to_string()
     }
 }
 
@@ -354,4 +358,17 @@ fn glyph(c: char) -> [u8; 7] {
     FONT.iter()
         .find(|(k, _)| *k == c)
         .map_or([0x1F, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1F], |(_, g)| *g)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn x_ticks_are_whole_where_they_can_be_and_decimals_where_not() {
+        let tick = |i: usize, step: f32| super::short_int(i as f64 * step as f64);
+        assert_eq!(
+            [tick(0, 0.05), tick(3, 0.05), tick(2, 0.05), tick(6, 0.05)],
+            ["0", "0.15", "0.1", "0.3"]
+        );
+        assert_eq!([tick(4, 1.0), tick(12, 25.0)], ["4", "300"]);
+    }
 }
