@@ -424,7 +424,7 @@ fn main() {
 }
 
 /// What one rule's run gives the table.
-struct Result_ {
+struct RuleRun {
     rule: Rule,
     network: &'static str,
     /// (epoch, validation error, test error) of every epoch.
@@ -603,7 +603,7 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .filter_map(|r| r.get("fa_angle_deg"))
             .collect();
-        results.push(Result_ {
+        results.push(RuleRun {
             rule,
             network,
             epochs,
