@@ -222,7 +222,9 @@ fn the_attacks_follow_their_papers_schedules() {
 #[test]
 fn grad_wrt_handles_repeated_intermediate_and_unused_targets() {
     let dev = Device::cpu();
-    let x = Tensor::from_vec(&dev, vec![1.0, -2.0, 3.0], &[3]).unwrap().requires_grad_();
+    let x = Tensor::from_vec(&dev, vec![1.0, -2.0, 3.0], &[3])
+        .unwrap()
+        .requires_grad_();
     let unused = Tensor::ones(&dev, &[2]).requires_grad_();
     let h = &x * 2.0;
     let loss = (&h * &h).sum_all();
@@ -230,12 +232,18 @@ fn grad_wrt_handles_repeated_intermediate_and_unused_targets() {
     // d(Σ 4x²)/dx = 8x; d(Σ h²)/dh = 2h = 4x; the unused input's gradient is zero.
     assert_eq!(g[0].to_vec().unwrap(), vec![8.0, -16.0, 24.0]);
     assert_eq!(g[1].to_vec().unwrap(), vec![4.0, -8.0, 12.0]);
-    assert_eq!(g[2].to_vec().unwrap(), g[0].to_vec().unwrap(), "a repeated target");
+    assert_eq!(
+        g[2].to_vec().unwrap(),
+        g[0].to_vec().unwrap(),
+        "a repeated target"
+    );
     assert_eq!(g[3].to_vec().unwrap(), vec![0.0, 0.0]);
 }
 
 #[test]
-#[should_panic(expected = "grad_wrt: the loss does not depend on any tensor that requires gradients")]
+#[should_panic(
+    expected = "grad_wrt: the loss does not depend on any tensor that requires gradients"
+)]
 fn grad_wrt_of_a_loss_built_under_no_grad_is_refused() {
     let dev = Device::cpu();
     let x = Tensor::ones(&dev, &[3]).requires_grad_();
