@@ -92,6 +92,9 @@ struct Args {
     /// DTP: the gradient step that makes the last hidden layer's target.
     #[arg(long, default_value_t = 0.1, value_parser = positive::<f32>)]
     target_step: f32,
+    /// The HSIC format layer's SGD learning rate (momentum 0.9).
+    #[arg(long, default_value_t = 0.01, value_parser = positive::<f32>)]
+    format_lr: f32,
     /// DTP: σ of the noise the inverses learn to undo.
     #[arg(long, default_value_t = 0.1, value_parser = positive::<f32>)]
     noise: f32,
@@ -571,11 +574,14 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                 if train::fit(&mut body, &train_set, &c, &mut Bar::new())?.interrupted {
                     return Ok(());
                 }
-                println!("  the format layer (SGD 0.1 on the frozen representation):");
+                println!(
+                    "  the format layer (SGD {} with momentum 0.9 on the frozen representation):",
+                    args.format_lr
+                );
                 let dir = folder.join("format");
                 std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
                 let head = Linear::new(&dev, HSIC_WIDTH, 10, Init::XavierUniform);
-                let opt = Sgd::new(&head.params(), 0.1).momentum(0.9);
+                let opt = Sgd::new(&head.params(), args.format_lr).momentum(0.9);
                 let mut format = Format {
                     body: &body,
                     head,
@@ -583,7 +589,15 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                     val: val.clone(),
                     test: test.clone(),
                 };
-                let c = config("format", hsic_epochs, args.batch, 0.1, "format".into());
+                let mut c = config(
+                    "format",
+                    hsic_epochs,
+                    args.batch,
+                    args.format_lr,
+                    format!("format {}", args.format_lr),
+                );
+                // A finished bottleneck can get a new format layer.
+                c.resume &= dir.join("format.safetensors").exists();
                 (
                     train::fit(&mut format, &train_set, &c, &mut Bar::new())?,
                     "5×128 ReLU + format",
