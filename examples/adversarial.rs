@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
+use wgrad::Tensor;
 use wgrad::adversarial::{self, Attack, Goal};
 use wgrad::data::{Dataset, Split};
 use wgrad::nn::{Activation, Init, Mlp, Module, Sequential};
@@ -23,7 +24,6 @@ use wgrad::progress::Bar;
 use wgrad::train::options::{existing_dir, output_dir, positive};
 use wgrad::train::{self, Config, Metric, Task};
 use wgrad::viz::Scale;
-use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
 #[command(
@@ -159,15 +159,7 @@ impl Task for Training {
 }
 
 fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let dev = if args.cpu {
-        Device::cpu()
-    } else {
-        Device::gpu().unwrap_or_else(|e| {
-            eprintln!("warning: {e}\nwarning: running on the CPU reference backend (slow)");
-            Device::cpu()
-        })
-    };
-    println!("device: {}", dev.name());
+    let dev = train::options::device(args.cpu);
     let mut train_set = Dataset::mnist(&args.data, Split::Train)?.flattened();
     let mut test_set = Dataset::mnist(&args.data, Split::Test)?.flattened();
     if args.quick {

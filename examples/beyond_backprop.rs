@@ -140,18 +140,6 @@ fn layers(dev: &Device, widths: &[usize], init: Init) -> Vec<Linear> {
         .collect()
 }
 
-fn params_of(prefix: &str, layers: &[Linear]) -> Vec<(String, Tensor)> {
-    layers
-        .iter()
-        .enumerate()
-        .flat_map(|(i, l)| {
-            l.params()
-                .into_iter()
-                .map(move |(n, t)| (format!("{prefix}.{i}.{n}"), t))
-        })
-        .collect()
-}
-
 /// BP, FA or DFA on the Bartunov network.
 struct Feedback {
     rule: Rule,
@@ -264,7 +252,7 @@ impl Task for Feedback {
         Ok(m)
     }
     fn params(&self) -> Vec<(String, Tensor)> {
-        params_of("layers", &self.layers)
+        dtp::named("layers", &self.layers)
     }
     fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
         vec![&mut self.opt]
@@ -366,7 +354,7 @@ impl Task for Bottleneck {
         Ok(vec![])
     }
     fn params(&self) -> Vec<(String, Tensor)> {
-        params_of("layers", &self.layers)
+        dtp::named("layers", &self.layers)
     }
     fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
         vec![&mut self.opt]
@@ -437,15 +425,7 @@ struct RuleRun {
 }
 
 fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let dev = if args.cpu {
-        Device::cpu()
-    } else {
-        Device::gpu().unwrap_or_else(|e| {
-            eprintln!("warning: {e}\nwarning: running on the CPU reference backend (slow)");
-            Device::cpu()
-        })
-    };
-    println!("device: {}", dev.name());
+    let dev = train::options::device(args.cpu);
     let all = Dataset::mnist(&args.data, Split::Train)?.flattened();
     let mut test_set = Dataset::mnist(&args.data, Split::Test)?.flattened();
     let (mut train_set, val_set) = if args.quick {
@@ -512,7 +492,7 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                         .collect(),
                     _ => Vec::new(),
                 };
-                let opt = Adam::new(&params_of("layers", &layers), args.lr);
+                let opt = Adam::new(&dtp::named("layers", &layers), args.lr);
                 let mut task = Feedback {
                     rule,
                     layers,
@@ -561,7 +541,7 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                     784, HSIC_WIDTH, HSIC_WIDTH, HSIC_WIDTH, HSIC_WIDTH, HSIC_WIDTH,
                 ];
                 let body_layers = layers(&dev, &widths, Init::HeUniform);
-                let opt = Adam::new(&params_of("layers", &body_layers), HSIC_LR);
+                let opt = Adam::new(&dtp::named("layers", &body_layers), HSIC_LR);
                 let mut body = Bottleneck {
                     layers: body_layers,
                     opt,

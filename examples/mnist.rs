@@ -149,16 +149,8 @@ fn run(
     out: PathBuf,
     schedule: Option<Schedule>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let dev = if args.cpu {
-        Device::cpu()
-    } else {
-        Device::gpu().unwrap_or_else(|e| {
-            eprintln!("warning: {e}\nwarning: training on the CPU reference backend (slow)");
-            Device::cpu()
-        })
-    };
+    let dev = train::options::device(args.cpu);
     dev.set_anomaly_detection(args.detect_anomaly);
-    println!("device: {}", dev.name());
 
     let mut train = Dataset::mnist(&args.data, Split::Train)?.flattened();
     let mut test = Dataset::mnist(&args.data, Split::Test)?.flattened();

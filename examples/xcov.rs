@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use clap::Parser;
 use wgrad::data::{Dataset, Split};
 use wgrad::nn::generative::{Judge, reparameterize, xcov};
-use wgrad::nn::{Activation, Init, Mlp, Module, Sequential, kl_unit_gaussian};
+use wgrad::nn::{Activation, Init, Mlp, Module, Sequential, kl_unit_gaussian, prefixed};
 use wgrad::optim::{Adam, Optimizer, Schedule};
 use wgrad::progress::Bar;
 use wgrad::train::options::{existing_dir, output_dir, positive};
@@ -142,18 +142,8 @@ impl XcovVae {
     }
 
     fn params(&self) -> Vec<(String, Tensor)> {
-        let mut p: Vec<(String, Tensor)> = self
-            .encoder
-            .params()
-            .into_iter()
-            .map(|(n, t)| (format!("encoder.{n}"), t))
-            .collect();
-        p.extend(
-            self.decoder
-                .params()
-                .into_iter()
-                .map(|(n, t)| (format!("decoder.{n}"), t)),
-        );
+        let mut p = prefixed("encoder", self.encoder.params());
+        p.extend(prefixed("decoder", self.decoder.params()));
         p
     }
 }
@@ -238,15 +228,7 @@ fn main() {
 }
 
 fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let dev = if args.cpu {
-        Device::cpu()
-    } else {
-        Device::gpu().unwrap_or_else(|e| {
-            eprintln!("warning: {e}\nwarning: running on the CPU reference backend (slow)");
-            Device::cpu()
-        })
-    };
-    println!("device: {}", dev.name());
+    let dev = train::options::device(args.cpu);
     let mut train_set = Dataset::mnist(&args.data, Split::Train)?.flattened();
     let mut test_set = Dataset::mnist(&args.data, Split::Test)?.flattened();
     // The judge standardises as examples/mnist.rs did: with the full training set's statistics.

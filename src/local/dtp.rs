@@ -13,7 +13,7 @@
 //! update and one `backward()` trains the network (the "parallel" schedule);
 //! [`Losses::inverse`] and [`Losses::forward`] apart give the "alternating" one.
 
-use crate::nn::{Activation, Init, Linear, Module, Params};
+use crate::nn::{Activation, Init, Linear, Module, Params, prefixed};
 use crate::{Device, Tensor};
 
 /// A DTP network.
@@ -163,14 +163,11 @@ impl Net {
     }
 }
 
-fn named(prefix: &str, layers: &[Linear]) -> Params {
+/// The parameters of numbered layers, `<prefix>.<i>.weight`, … (as a `Sequential` names them).
+pub fn named(prefix: &str, layers: &[Linear]) -> Params {
     layers
         .iter()
         .enumerate()
-        .flat_map(|(i, l)| {
-            l.params()
-                .into_iter()
-                .map(move |(n, t)| (format!("{prefix}.{i}.{n}"), t))
-        })
+        .flat_map(|(i, l)| prefixed(&format!("{prefix}.{i}"), l.params()))
         .collect()
 }

@@ -13,7 +13,9 @@ use std::path::Path;
 pub use pca::Pca;
 pub use xcov::xcov;
 
-use super::{Activation, Init, Linear, Mlp, Module, Params, Sequential, kl_unit_gaussian};
+use super::{
+    Activation, Init, Linear, Mlp, Module, Params, Sequential, kl_unit_gaussian, prefixed,
+};
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 use crate::{Device, Tensor};
@@ -236,13 +238,6 @@ impl HistoryBuffer {
         self.stored = Some(Tensor::concat(&[stored, &batch], 0).gather_rows(&index));
         Ok(())
     }
-}
-
-fn prefixed(prefix: &str, params: Params) -> Params {
-    params
-        .into_iter()
-        .map(|(n, t)| (format!("{prefix}.{n}"), t))
-        .collect()
 }
 
 // ----- autoencoder -------------------------------------------------------------------------------

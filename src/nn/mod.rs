@@ -15,6 +15,14 @@ use crate::{Device, Tensor};
 /// Named parameters, in a stable order.
 pub type Params = Vec<(String, Tensor)>;
 
+/// `params` with every name prefixed `<prefix>.` (the parameters of a part of a model).
+pub fn prefixed(prefix: &str, params: Params) -> Params {
+    params
+        .into_iter()
+        .map(|(n, t)| (format!("{prefix}.{n}"), t))
+        .collect()
+}
+
 /// A layer or a model.
 pub trait Module {
     /// The module applied to a batch `x`.

@@ -100,6 +100,22 @@ impl Finite for f64 {
     }
 }
 
+/// The device a program's `--cpu` flag asks for: the CPU reference when `cpu` is set, otherwise
+/// the GPU, falling back to the CPU reference with a warning on stderr when there is none.
+/// Prints the device's name.
+pub fn device(cpu: bool) -> crate::Device {
+    let dev = if cpu {
+        crate::Device::cpu()
+    } else {
+        crate::Device::gpu().unwrap_or_else(|e| {
+            eprintln!("warning: {e}\nwarning: running on the CPU reference backend (slow)");
+            crate::Device::cpu()
+        })
+    };
+    println!("device: {}", dev.name());
+    dev
+}
+
 /// Report a bad command line the way the option parsers do, `error: <message>` on stderr, and
 /// exit with code 2 (for checks that need more than one option, or a file, to decide).
 pub fn exit_usage(message: &str) -> ! {
