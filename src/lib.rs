@@ -37,6 +37,7 @@ mod cpu;
 pub mod data;
 mod device;
 mod error;
+pub mod evolve;
 pub mod gpu;
 pub mod local;
 pub mod nn;

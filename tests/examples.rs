@@ -194,6 +194,19 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
             check(name, args, option);
         }
     }
+    for (args, option) in [
+        (vec!["--tasks", "pong"], "--tasks"),
+        (vec!["--generations", "0"], "--generations"),
+        (vec!["--ga-sigma", "nan"], "--ga-sigma"),
+        (vec!["--truncation", "0"], "--truncation"),
+        (vec!["--es-population", "3"], "--es-population"),
+        (vec!["--mnist-population", "0"], "--mnist-population"),
+        (vec!["--episodes", "-1"], "--episodes"),
+        (vec!["--out", "/proc/nope"], "--out"),
+        (vec!["--data", "/no/such/folder"], "--data"),
+    ] {
+        check("neuroevolution", &args, option);
+    }
     check("quickstart", &["--bogus"], "--bogus");
     check("custom_kernel", &["--reps", "0"], "--reps");
     check("custom_kernel", &["--elements", "-3"], "--elements");
@@ -732,4 +745,69 @@ fn the_beyond_backprop_quick_mode_trains_every_rule_and_tabulates_them() {
     for file in ["test_error.png", "fa_angle.png"] {
         assert!(dir.join(file).is_file(), "{file} missing");
     }
+}
+
+#[test]
+fn the_neuroevolution_quick_mode_runs_both_searches_and_es_on_mnist() {
+    if !gpu_present() {
+        return;
+    }
+    let dir = scratch("quick-neuroevolution");
+    let args = ["--quick", "--out", dir.to_str().unwrap()];
+    let out = run("neuroevolution", &args, &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for task in ["cartpole-ga", "cartpole-es"] {
+        let saved = std::fs::read_to_string(dir.join(format!("{task}.txt"))).unwrap();
+        let get = |key: &str| -> f64 {
+            saved
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{task}: no {key} in {saved}"))
+        };
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{task} ")))
+            .unwrap_or_else(|| panic!("no table row for {task} in\n{stdout}"));
+        let generations = get("generations");
+        assert!(
+            (1.0..=5.0).contains(&generations),
+            "{task}: {generations} generations"
+        );
+        assert!(row.contains(&format!(" {} ", get("evaluations"))), "{row}");
+        let curve = std::fs::read_to_string(dir.join(format!("{task}.csv"))).unwrap();
+        assert_eq!(
+            curve.lines().count() as f64,
+            generations + 1.0,
+            "{task}: {curve}"
+        );
+    }
+    let saved = std::fs::read_to_string(dir.join("mnist-es.txt")).unwrap();
+    let accuracy: f64 = saved
+        .lines()
+        .find_map(|l| l.strip_prefix("test_accuracy ")?.parse().ok())
+        .expect("a test accuracy");
+    assert!((0.0..=1.0).contains(&accuracy), "{accuracy}");
+    assert!(
+        stdout.contains(&format!("mnist-es: {:.2}% test accuracy", 100.0 * accuracy)),
+        "{stdout}"
+    );
+    for file in ["cartpole.png", "mnist.png"] {
+        assert!(dir.join(file).is_file(), "{file} missing");
+    }
+    // --resume reuses every finished task and prints the same table.
+    let again = run("neuroevolution", &[&args[..], &["--resume"]].concat(), &[]);
+    let again_out = text(&again.stdout);
+    assert!(again.status.success(), "{again_out}");
+    assert_eq!(again_out.matches("reused the finished result").count(), 3);
+    let table = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| {
+                (l.starts_with("cartpole-") && !l.contains(':'))
+                    || (l.starts_with("mnist-es: ") && l.contains("test accuracy"))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(table(&again_out), table(&stdout));
 }

@@ -7,14 +7,27 @@ use crate::{Device, Tensor, rng};
 
 static UNIFORM: Shader = shader!(
     "random/uniform",
+    "random/_philox_core.wgsl",
     "random/_philox.wgsl",
     "random/uniform.wgsl"
 );
-static NORMAL: Shader = shader!("random/normal", "random/_philox.wgsl", "random/normal.wgsl");
+static NORMAL: Shader = shader!(
+    "random/normal",
+    "random/_philox_core.wgsl",
+    "random/_philox.wgsl",
+    "random/normal.wgsl"
+);
 static BERNOULLI: Shader = shader!(
     "random/bernoulli",
+    "random/_philox_core.wgsl",
     "random/_philox.wgsl",
     "random/bernoulli.wgsl"
+);
+static NORMAL_ROWS: Shader = shader!(
+    "random/normal_rows",
+    "random/_philox_core.wgsl",
+    "random/normal.wgsl",
+    "random/normal_rows.wgsl"
 );
 
 #[derive(Clone, Copy)]
@@ -83,7 +96,51 @@ impl Op for Random {
     }
 }
 
+/// Rows of standard normals, each from its own seed (an input tensor).
+struct NormalRows {
+    cols: usize,
+}
+
+impl Op for NormalRows {
+    fn name(&self) -> &'static str {
+        "randn_rows"
+    }
+    fn cpu(&self, inputs: &[Input], outs: &mut [&mut [f64]]) {
+        for (r, row) in outs[0].chunks_mut(self.cols.max(1)).enumerate() {
+            let seed = inputs[0].values[r] as u64;
+            for (j, y) in row.iter_mut().enumerate() {
+                *y = rng::normal(rng::words(seed, j as u32));
+            }
+        }
+    }
+    fn kernel(&self, _: &[&Layout], out: &Layout) -> Kernel {
+        let n = out.numel();
+        Kernel::per_element(&NORMAL_ROWS, &[n as u32, self.cols as u32, 0, 0], n)
+    }
+    fn differentiable(&self) -> bool {
+        false
+    }
+}
+
 impl Tensor {
+    /// `[k, cols]` standard normals where row `r` is the start of the stream of seed `seeds[r]`
+    /// (`seeds` `[k]`, integers below [`SEED_LIMIT`](crate::evolve::SEED_LIMIT) = 2²⁴, exact in f32): the same seed gives the same row whatever
+    /// the other rows, in one dispatch. Seed-encoded genomes ([`crate::evolve`]) are built on it.
+    #[track_caller]
+    pub fn randn_rows(seeds: &Tensor, cols: usize) -> Tensor {
+        assert!(
+            seeds.rank() == 1 && cols >= 1,
+            "randn_rows: needs seeds of shape [k] and cols ≥ 1, got {:?} and {cols}",
+            seeds.shape()
+        );
+        assert!(
+            seeds.numel() * cols <= u32::MAX as usize,
+            "randn_rows: {} × {cols} elements exceed the kernel's 32-bit index",
+            seeds.numel()
+        );
+        Tensor::record(NormalRows { cols }, &[seeds], vec![seeds.numel(), cols])
+    }
+
     #[track_caller]
     fn random(device: &Device, shape: &[usize], dist: Dist, a: f32, b: f32) -> Tensor {
         let n = crate::shape::numel(shape);

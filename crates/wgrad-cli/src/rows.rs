@@ -408,6 +408,22 @@ pub fn cases() -> Vec<Case> {
         })
         .tol(0.0, 0.0),
     );
+    // Rows of seeded normals (seed-encoded genomes): seeds are small integers here.
+    t.push(
+        Case::new("randn_rows", vec![fixed(ints(&[5], 1000))], |_, v| {
+            Tensor::randn_rows(&v[0], 333)
+        })
+        .tol(1e-5, 1e-4),
+    );
+    // One cart-pole step of random states (alive where the last column is non-zero) and pushes.
+    t.push(
+        Case::new(
+            "cartpole_step",
+            vec![fixed(x(&[300, 5])), fixed(x(&[300]))],
+            |_, v| wgrad::evolve::cartpole::step(&v[0], &v[1]),
+        )
+        .tol(1e-5, 1e-4),
+    );
     t.push(Case::new("dropout", vec![x(&[20])], |_, v| {
         v[0].dropout(0.25)
     }));
