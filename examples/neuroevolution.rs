@@ -98,7 +98,7 @@ struct Args {
     /// MNIST: training images every member is scored on per generation.
     #[arg(long, default_value_t = 256, value_parser = positive::<usize>)]
     mnist_batch: usize,
-    /// MNIST: ES Adam learning rate.
+    /// MNIST: ES Adam learning rate at the start, cosine-decayed to 0 over the generations.
     #[arg(long, default_value_t = 0.01, value_parser = positive::<f32>)]
     mnist_lr: f32,
     /// MNIST IDX folder.
@@ -395,7 +395,8 @@ fn mnist_es(args: &Args, dev: &Device) -> Result<Outcome, Failure> {
     let d = net.params();
     println!(
         "\nmnist-es: MLP 784-{}-10 ReLU ({d} parameters), population {population} (mirrored), \
-         σ {}, Adam {}, {} training images per generation, {generations} generations",
+         σ {}, Adam {} (cosine-decayed), {} training images per generation, {generations} \
+         generations",
         args.mnist_hidden, args.es_sigma, args.mnist_lr, args.mnist_batch
     );
     let scale = net.init_scale(dev)?;
@@ -427,6 +428,9 @@ fn mnist_es(args: &Args, dev: &Device) -> Result<Outcome, Failure> {
         let start = rng.below(train.len() - batch + 1);
         // One batch uploaded a generation (the whole training set is larger than a binding).
         let (x, y) = train.slice(start, batch).tensors(dev)?;
+        let decay =
+            0.5 * (1.0 + (std::f32::consts::PI * (g - 1) as f32 / generations as f32).cos());
+        es.set_lr(args.mnist_lr * decay);
         let members = es.ask()?;
         let loss = net.cross_entropy(&members, &x, &y).to_vec()?;
         let fitness: Vec<f32> = loss.iter().map(|l| -l).collect();

@@ -21,6 +21,9 @@
 //!   [`checkpoint`] safetensors files, [`viz`] PNG grids and charts (feature `viz`).
 //! - [`op`]: the op contract, for ops of your own; [`check`] and [`bench`](mod@bench): the harness that
 //!   tests every kernel against the CPU reference and times it, for yours too.
+//! - [`evolve`] (neuroevolution: seed genomes, a GA, OpenAI-ES, CartPole on the device), [`rbm`]
+//!   (RBMs, CD/PCD, AIS, deep belief nets), [`local`] (learning without end-to-end backprop),
+//!   [`adversarial`] (FGSM, BIM, PGD).
 //! - [`train`]: the training loop the examples share (checkpoints, exact resume, NaN stops,
 //!   metric logs); [`progress`]: how long work reports progress (a terminal bar with feature
 //!   `progress`).
@@ -45,6 +48,7 @@ pub mod op;
 mod ops;
 pub mod optim;
 pub mod progress;
+pub mod rbm;
 #[doc(hidden)]
 pub mod rng;
 mod shape;

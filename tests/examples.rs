@@ -207,6 +207,20 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
     ] {
         check("neuroevolution", &args, option);
     }
+    for (args, option) in [
+        (vec!["--models", "cd3"], "--models"),
+        (vec!["--k", "0"], "--k"),
+        (vec!["--epochs", "0"], "--epochs"),
+        (vec!["--hidden", "0"], "--hidden"),
+        (vec!["--lr", "nan"], "--lr"),
+        (vec!["--runs", "1"], "--runs"),
+        (vec!["--temperatures", "0"], "--temperatures"),
+        (vec!["--finetune-lr", "-1"], "--finetune-lr"),
+        (vec!["--out", "/proc/nope"], "--out"),
+        (vec!["--data", "/no/such/folder"], "--data"),
+    ] {
+        check("rbm", &args, option);
+    }
     check("quickstart", &["--bogus"], "--bogus");
     check("custom_kernel", &["--reps", "0"], "--reps");
     check("custom_kernel", &["--elements", "-3"], "--elements");
@@ -810,4 +824,67 @@ fn the_neuroevolution_quick_mode_runs_both_searches_and_es_on_mnist() {
             .collect()
     };
     assert_eq!(table(&again_out), table(&stdout));
+}
+
+#[test]
+fn the_rbm_quick_mode_scores_each_rbm_by_ais_and_fine_tunes_the_dbn() {
+    if !gpu_present() {
+        return;
+    }
+    let dir = scratch("quick-rbm");
+    let args = ["--quick", "--out", dir.to_str().unwrap()];
+    let out = run("rbm", &args, &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for model in ["cd1", "pcd"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{model} ")))
+            .unwrap_or_else(|| panic!("no table row for {model} in\n{stdout}"));
+        // name, epochs, recon, log Z, ±, err, test log-lik, ±, sem, train, …
+        let f: Vec<f64> = row
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        let (log_z, test_ll, train_ll) = (f[2], f[4], f[6]);
+        assert!(log_z > 0.0 && test_ll < 0.0 && train_ll < 0.0, "{row}");
+        let saved = std::fs::read_to_string(dir.join(model).join("ais.txt")).unwrap();
+        let z: f64 = saved.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!((z - log_z).abs() < 0.01, "{row} vs ais.txt {saved}");
+        assert_eq!(
+            metrics(&dir.join(model)).len(),
+            1,
+            "{model}: one epoch, one row"
+        );
+        for pic in ["filters", "samples"] {
+            assert!(
+                dir.join(format!("{pic}-{model}.png")).is_file(),
+                "{pic}-{model}.png"
+            );
+        }
+    }
+    for name in ["dbn-finetuned", "random-init"] {
+        let e = metrics(&dir.join(name))[0]["test_error"];
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}"));
+        assert!(row.contains(&format!("{:.2}", 100.0 * e)), "{row}");
+    }
+    // --resume reuses the checkpoints and the AIS results: the same table.
+    let again = run("rbm", &[&args[..], &["--resume"]].concat(), &[]);
+    let again_out = text(&again.stdout);
+    assert!(again.status.success(), "{again_out}");
+    assert_eq!(again_out.matches("log Z reused").count(), 2, "{again_out}");
+    let rows = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| {
+                ["cd1 ", "pcd ", "dbn-finetuned ", "random-init "]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(rows(&again_out), rows(&stdout));
 }

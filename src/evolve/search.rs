@@ -254,9 +254,15 @@ impl EvolutionStrategy {
         &self.theta
     }
 
-    /// The configuration.
+    /// The configuration (its `lr` as set last).
     pub fn config(&self) -> EsConfig {
         self.config
+    }
+
+    /// Set Adam's learning rate (a schedule calls this between generations).
+    pub fn set_lr(&mut self, lr: f32) {
+        self.config.lr = lr;
+        self.opt.set_lr(lr);
     }
 
     /// This generation's members `[P, D]`: θ + σεₖ for k < P/2, then θ − σεₖ, with fresh seeds.
