@@ -510,15 +510,22 @@ fn report(out: &Path, results: &[(Task, Outcome)]) -> Result<(), Failure> {
             o.wall
         );
     }
+    let names: Vec<(String, String)> = results
+        .iter()
+        .map(|(t, _)| (format!("{} best", t.name()), format!("{} mean", t.name())))
+        .collect();
     let cartpole: Vec<(&str, &[f32])> = results
         .iter()
-        .filter(|(t, _)| *t != Task::MnistEs)
-        .map(|(t, o)| (t.name(), o.best.as_slice()))
+        .zip(&names)
+        .filter(|((t, _), _)| *t != Task::MnistEs)
+        .flat_map(|((_, o), (best, mean))| {
+            [(best.as_str(), o.best.as_slice()), (mean.as_str(), o.mean.as_slice())]
+        })
         .collect();
     if !cartpole.is_empty() {
         wgrad::viz::save_line_chart(
             out.join("cartpole.png"),
-            "CartPole: best fitness (mean return) per generation",
+            "CartPole: best and mean fitness (return) per generation",
             "generation",
             1.0,
             &cartpole,
