@@ -519,7 +519,10 @@ fn report(out: &Path, results: &[(Task, Outcome)]) -> Result<(), Failure> {
         .zip(&names)
         .filter(|((t, _), _)| *t != Task::MnistEs)
         .flat_map(|((_, o), (best, mean))| {
-            [(best.as_str(), o.best.as_slice()), (mean.as_str(), o.mean.as_slice())]
+            [
+                (best.as_str(), o.best.as_slice()),
+                (mean.as_str(), o.mean.as_slice()),
+            ]
         })
         .collect();
     if !cartpole.is_empty() {

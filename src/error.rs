@@ -108,6 +108,17 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A line of a text data file (CSV) is malformed.
+    #[error("{path}, line {line}: {message}")]
+    BadLine {
+        /// The file.
+        path: PathBuf,
+        /// The line, counted from 1.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// A data file (IDX, checkpoint) is malformed.
     #[error("{path}: {message}")]
     BadFile {

@@ -303,3 +303,87 @@ fn a_checkpoint_never_holds_a_nan_in_either_direction() {
     }
     assert_eq!(values(&other), kept, "a refused load changed the model");
 }
+
+#[test]
+fn the_vendored_uci_digits_load_as_8x8_images_in_0_1() {
+    let d = Dataset::uci_digits("data/uci-digits/digits.csv.gz").unwrap();
+    assert_eq!(
+        (d.len(), d.sample_shape.clone(), d.classes),
+        (1797, vec![8, 8], 10)
+    );
+    assert_eq!(d.labels[..5], [0.0, 1.0, 2.0, 3.0, 4.0]);
+    // The file's first line: 0,0,5,13,9,1,0,0, …
+    assert_eq!(d.inputs[..4], [0.0, 0.0, 5.0 / 16.0, 13.0 / 16.0]);
+    assert!(d.inputs.iter().all(|v| (0.0..=1.0).contains(v)));
+    let mut counts = [0usize; 10];
+    for &l in &d.labels {
+        counts[l as usize] += 1;
+    }
+    assert!(
+        counts.iter().all(|&c| (170..=190).contains(&c)),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn the_digits_csv_reader_names_the_bad_line() {
+    let good = format!("{},3", vec!["16"; 64].join(","));
+    let cases: [(String, &str); 6] = [
+        (
+            format!("{},3", vec!["1"; 63].join(",")),
+            "64 fields, want 65",
+        ),
+        (
+            format!("{},3", vec!["17"; 64].join(",")),
+            "pixel 1 is 17, outside 0 … 16",
+        ),
+        (
+            format!("{},10", vec!["0"; 64].join(",")),
+            "the label is 10, outside 0 … 9",
+        ),
+        (
+            format!("{},-1", vec!["0"; 64].join(",")),
+            "the label is `-1`, not an integer",
+        ),
+        (
+            format!("{},2.5", vec!["0"; 64].join(",")),
+            "the label is `2.5`, not an integer",
+        ),
+        (
+            format!(
+                "{},x,{},1",
+                vec!["0"; 10].join(","),
+                vec!["0"; 53].join(",")
+            ),
+            "pixel 11 is `x`",
+        ),
+    ];
+    for (bad, why) in cases {
+        let text = format!("{good}\n\n{bad}\n{good}\n");
+        let path = tmp("digits.csv");
+        std::fs::write(&path, &text).unwrap();
+        match Dataset::uci_digits(&path) {
+            Err(Error::BadLine { line, message, .. }) => {
+                assert_eq!(line, 3, "{message}");
+                assert!(message.contains(why), "{message:?} should say {why:?}");
+            }
+            other => panic!("{why}: got {other:?}"),
+        }
+        // The same text gzipped fails alike.
+        std::fs::write(&path, gzip(text.as_bytes())).unwrap();
+        assert!(matches!(
+            Dataset::uci_digits(&path),
+            Err(Error::BadLine { line: 3, .. })
+        ));
+    }
+    let path = tmp("empty.csv");
+    std::fs::write(&path, "\n\n").unwrap();
+    assert!(matches!(
+        Dataset::uci_digits(&path),
+        Err(Error::BadFile { .. })
+    ));
+    assert!(matches!(
+        Dataset::uci_digits(tmp("missing.csv")),
+        Err(Error::Io { .. })
+    ));
+}

@@ -1,9 +1,11 @@
-//! Data: IDX files, labelled image sets, normalisation, seeded shuffling and batching.
+//! Data: IDX files, the UCI digits' CSV, labelled image sets, normalisation, seeded shuffling and batching.
 
+mod csv;
 mod idx;
 
 use std::path::Path;
 
+pub use csv::{parse_digits, read_digits};
 pub use idx::{Encoding, Idx, parse as parse_idx, read_idx};
 
 use crate::error::{Error, Result};
@@ -80,6 +82,12 @@ impl Dataset {
             find(format!("{prefix}-images-idx3-ubyte")),
             find(format!("{prefix}-labels-idx1-ubyte")),
         )
+    }
+
+    /// The UCI optical handwritten digits (`data/uci-digits/digits.csv.gz`: 1,797 digits of
+    /// 8×8 pixels, written by 13 people): see [`read_digits`].
+    pub fn uci_digits(path: impl AsRef<Path>) -> Result<Dataset> {
+        read_digits(path)
     }
 
     /// Number of samples.
