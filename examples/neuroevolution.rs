@@ -132,12 +132,14 @@ fn even(s: &str) -> Result<usize, String> {
 /// What one task gives the table (saved as `<task>.txt`, one `key value` a line).
 #[derive(Clone, Debug, Default)]
 struct Outcome {
+    /// The options that shaped the run; `--resume` reuses a result only for the same ones.
+    config: String,
     /// Generations run.
     generations: usize,
     /// CartPole: the generation that solved it (0 if none).
     solved_at: usize,
-    /// CartPole: the mean return over 100 episodes of the last candidate checked.
-    eval_return: f64,
+    /// CartPole: the mean return over 100 episodes of the last candidate checked, if any was.
+    eval_return: Option<f64>,
     /// MNIST: test accuracy of the final θ.
     test_accuracy: f64,
     /// Episodes (CartPole) or member evaluations on a batch (MNIST) spent.
@@ -156,11 +158,12 @@ struct Outcome {
 impl Outcome {
     fn save(&self, dir: &Path, task: Task) -> std::io::Result<()> {
         let text = format!(
-            "generations {}\nsolved_at {}\neval_return {}\ntest_accuracy {}\nevaluations {}\n\
+            "config {}\ngenerations {}\nsolved_at {}\neval_return {}\ntest_accuracy {}\nevaluations {}\n\
              genome_bytes {}\nparams {}\npopulation {}\nwall {}\n",
+            self.config,
             self.generations,
             self.solved_at,
-            self.eval_return,
+            self.eval_return.unwrap_or(f64::NAN),
             self.test_accuracy,
             self.evaluations,
             self.genome_bytes,
@@ -177,8 +180,11 @@ impl Outcome {
         std::fs::write(dir.join(format!("{}.txt", task.name())), text)
     }
 
-    fn load(dir: &Path, task: Task) -> Option<Outcome> {
+    fn load(dir: &Path, task: Task, config: &str) -> Option<Outcome> {
         let text = std::fs::read_to_string(dir.join(format!("{}.txt", task.name()))).ok()?;
+        if text.lines().next()?.strip_prefix("config ")? != config {
+            return None;
+        }
         let csv = std::fs::read_to_string(dir.join(format!("{}.csv", task.name()))).ok()?;
         let get = |key: &str| -> Option<f64> {
             text.lines()
@@ -187,7 +193,8 @@ impl Outcome {
         let mut o = Outcome {
             generations: get("generations")? as usize,
             solved_at: get("solved_at")? as usize,
-            eval_return: get("eval_return")?,
+            eval_return: get("eval_return").filter(|r| r.is_finite()),
+            config: config.to_string(),
             test_accuracy: get("test_accuracy")?,
             evaluations: get("evaluations")? as u64,
             genome_bytes: get("genome_bytes")? as usize,
@@ -222,8 +229,9 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
     let dev = wgrad::train::options::device(args.cpu);
     let mut results: Vec<(Task, Outcome)> = Vec::new();
     for &task in &args.tasks {
+        let config = task_config(args, task);
         if args.resume
-            && let Some(o) = Outcome::load(out, task)
+            && let Some(o) = Outcome::load(out, task, &config)
         {
             println!(
                 "{}: reused the finished result in {}",
@@ -240,11 +248,53 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
             Task::MnistEs => mnist_es(args, &dev)?,
         };
         o.wall = started.elapsed().as_secs_f64();
+        o.config = config;
         o.save(out, task)
             .map_err(|e| format!("{}: {e}", out.display()))?;
         results.push((task, o));
     }
     report(out, &results)
+}
+
+/// The seed of ES's starting point, from `--seed`.
+fn init_seed(dev: &Device, seed: u64) -> wgrad::Result<Tensor> {
+    let s = (seed % u64::from(wgrad::evolve::SEED_LIMIT)) as f32;
+    Tensor::from_slice(dev, &[s], &[1])
+}
+
+/// The options a task's result depends on, as one line.
+fn task_config(args: &Args, task: Task) -> String {
+    let common = format!("seed {} cpu {} quick {}", args.seed, args.cpu, args.quick);
+    match task {
+        Task::CartpoleGa => format!(
+            "{common} generations {:?} population {:?} truncation {} sigma {} episodes {} hidden {}",
+            args.generations,
+            args.ga_population,
+            args.truncation,
+            args.ga_sigma,
+            args.episodes,
+            args.hidden
+        ),
+        Task::CartpoleEs => format!(
+            "{common} generations {:?} population {:?} sigma {} lr {} episodes {} hidden {}",
+            args.generations,
+            args.es_population,
+            args.es_sigma,
+            args.es_lr,
+            args.episodes,
+            args.hidden
+        ),
+        Task::MnistEs => format!(
+            "{common} generations {:?} population {:?} hidden {} batch {} sigma {} lr {} data {}",
+            args.mnist_generations,
+            args.mnist_population,
+            args.mnist_hidden,
+            args.mnist_batch,
+            args.es_sigma,
+            args.mnist_lr,
+            args.data.display()
+        ),
+    }
 }
 
 /// Mean return over 100 fresh episodes of one parameter row `[1, D]`.
@@ -307,7 +357,7 @@ fn cartpole_search(args: &Args, dev: &Device, task: Task) -> Result<Outcome, Fai
     let mut search_es = if ga {
         None
     } else {
-        let theta = Tensor::randn_rows(&Tensor::zeros(dev, &[1]), policy.params())
+        let theta = Tensor::randn_rows(&init_seed(dev, args.seed)?, policy.params())
             .reshape(&[policy.params()])
             * &scale;
         let config = EsConfig {
@@ -357,14 +407,15 @@ fn cartpole_search(args: &Args, dev: &Device, task: Task) -> Result<Outcome, Fai
             &format!("best {:.0}, mean {:.1}", stats.best, stats.mean),
         );
         if stats.best >= cartpole::SOLVED {
-            o.eval_return = evaluate(&policy, &candidate)?;
+            let r = evaluate(&policy, &candidate)?;
+            o.eval_return = Some(r);
             o.evaluations += 100;
             bar.println(&format!(
                 "  generation {g}: best fitness {:.0}, mean {:.1}; candidate over 100 episodes: \
-                 {:.1}",
-                stats.best, stats.mean, o.eval_return
+                 {r:.1}",
+                stats.best, stats.mean
             ));
-            if o.eval_return >= f64::from(cartpole::SOLVED) {
+            if r >= f64::from(cartpole::SOLVED) {
                 o.solved_at = g;
                 break;
             }
@@ -400,7 +451,7 @@ fn mnist_es(args: &Args, dev: &Device) -> Result<Outcome, Failure> {
         args.mnist_hidden, args.es_sigma, args.mnist_lr, args.mnist_batch
     );
     let scale = net.init_scale(dev)?;
-    let theta = Tensor::randn_rows(&Tensor::zeros(dev, &[1]), d).reshape(&[d]) * &scale;
+    let theta = Tensor::randn_rows(&init_seed(dev, args.seed)?, d).reshape(&[d]) * &scale;
     let config = EsConfig {
         population,
         sigma: args.es_sigma,
@@ -472,7 +523,7 @@ fn report(out: &Path, results: &[(Task, Outcome)]) -> Result<(), Failure> {
     }
     for (task, o) in searches {
         println!(
-            "{:<12} {:>10} {:>7} {:>12} {:>12} {:>14.1} {:>12} {:>8.0}",
+            "{:<12} {:>10} {:>7} {:>12} {:>12} {:>14} {:>12} {:>8.0}",
             task.name(),
             o.population,
             o.params,
@@ -482,7 +533,8 @@ fn report(out: &Path, results: &[(Task, Outcome)]) -> Result<(), Failure> {
             } else {
                 "not solved".into()
             },
-            o.eval_return,
+            o.eval_return
+                .map_or_else(|| "none checked".to_string(), |r| format!("{r:.1}")),
             o.evaluations,
             o.wall
         );

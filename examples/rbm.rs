@@ -383,7 +383,11 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
             Model::Cdk,
             Rule::Cd(args.k),
             format!("cd{}", args.k),
-            "CD-25: −86.34",
+            if args.k == 25 {
+                "CD-25: −86.34"
+            } else {
+                "n/a (CD-25: −86.34)"
+            },
         ),
         (Model::Pcd, Rule::Pcd(1), "pcd".into(), "n/a"),
     ];
@@ -421,7 +425,12 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
             if args.quick { 20 } else { 1000 },
         )?;
         if wanted(model) {
-            let (log_z, log_z_err) = log_partition(&task.rbm, &base, &schedule, &dir, args.resume)?;
+            let trained = format!(
+                "{} seed {} hidden {}",
+                c.fingerprint, args.seed, args.hidden
+            );
+            let (log_z, log_z_err) =
+                log_partition(&task.rbm, &base, &schedule, &dir, args.resume, &trained)?;
             let (test_x, _) = test_bin.tensors(&dev)?;
             let (test_ll, test_sem) = rbm::log_likelihood(&task.rbm, &test_x, log_z)?;
             let (train_x, _) = train_bin
@@ -493,8 +502,8 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
                     .collect()
             };
             println!(
-                "\n{name}: {}-500-2000-10 sigmoid, Adam {}, {finetune} epochs",
-                784, args.finetune_lr
+                "\n{name}: 784-{}-500-2000-10 sigmoid, Adam {}, {finetune} epochs",
+                args.hidden, args.finetune_lr
             );
             let mut task = Classifier::new(layers, &dev, args.finetune_lr, test.clone());
             let dir = out.join(name);
@@ -539,8 +548,9 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
             );
         }
         println!(
-            "(500 hidden units; recon: squared reconstruction error per held-out image; ± are \
-             standard errors: of log Z over the AIS runs, of the mean over the test images)"
+            "({} hidden units; recon: squared reconstruction error per held-out image; ± are \
+             standard errors: of log Z over the AIS runs, of the mean over the test images)",
+            args.hidden
         );
     }
     if !dbn_rows.is_empty() {
@@ -566,27 +576,34 @@ fn rbm_base_bias(p: f32) -> f32 {
     (p / (1.0 - p)).ln()
 }
 
-/// log Z by AIS, or as saved in `dir/ais.txt` by a finished run with `--resume`.
+/// log Z by AIS, or as saved in `dir/ais.txt` with `--resume` by a run that trained the same
+/// model (`trained`: its training fingerprint, seed and width) and annealed it the same way.
 fn log_partition(
     machine: &Rbm,
     base: &Tensor,
     schedule: &Ais,
     dir: &Path,
     resume: bool,
+    trained: &str,
 ) -> Result<(f64, f64), Failure> {
     let path = dir.join("ais.txt");
-    let key = format!("{} {}", schedule.betas.len() - 1, schedule.runs);
+    let key = format!(
+        "{trained} | AIS {} temperatures {} runs",
+        schedule.betas.len() - 1,
+        schedule.runs
+    );
     if resume && let Ok(text) = std::fs::read_to_string(&path) {
-        let f: Vec<&str> = text.split_whitespace().collect();
-        if let [t, r, z, e] = f[..]
-            && format!("{t} {r}") == key
-        {
-            println!("  log Z reused from {}", path.display());
-            return Ok((z.parse()?, e.parse()?));
+        let mut lines = text.lines();
+        if lines.next() == Some(key.as_str()) {
+            let f: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+            if let [z, e] = f[..] {
+                println!("  log Z reused from {}", path.display());
+                return Ok((z.parse()?, e.parse()?));
+            }
         }
     }
     let est = rbm::ais(machine, base, schedule, &mut Bar::new())?;
-    std::fs::write(&path, format!("{key} {} {}\n", est.log_z, est.std_err))
+    std::fs::write(&path, format!("{key}\n{} {}\n", est.log_z, est.std_err))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok((est.log_z, est.std_err))
 }

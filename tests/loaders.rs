@@ -327,34 +327,27 @@ fn the_vendored_uci_digits_load_as_8x8_images_in_0_1() {
 
 #[test]
 fn the_digits_csv_reader_names_the_bad_line() {
-    let good = format!("{},3", vec!["16"; 64].join(","));
+    let good = format!("{},3", ["16"; 64].join(","));
     let cases: [(String, &str); 6] = [
+        (format!("{},3", ["1"; 63].join(",")), "64 fields, want 65"),
         (
-            format!("{},3", vec!["1"; 63].join(",")),
-            "64 fields, want 65",
-        ),
-        (
-            format!("{},3", vec!["17"; 64].join(",")),
+            format!("{},3", ["17"; 64].join(",")),
             "pixel 1 is 17, outside 0 … 16",
         ),
         (
-            format!("{},10", vec!["0"; 64].join(",")),
+            format!("{},10", ["0"; 64].join(",")),
             "the label is 10, outside 0 … 9",
         ),
         (
-            format!("{},-1", vec!["0"; 64].join(",")),
+            format!("{},-1", ["0"; 64].join(",")),
             "the label is `-1`, not an integer",
         ),
         (
-            format!("{},2.5", vec!["0"; 64].join(",")),
+            format!("{},2.5", ["0"; 64].join(",")),
             "the label is `2.5`, not an integer",
         ),
         (
-            format!(
-                "{},x,{},1",
-                vec!["0"; 10].join(","),
-                vec!["0"; 53].join(",")
-            ),
+            format!("{},x,{},1", ["0"; 10].join(","), ["0"; 53].join(",")),
             "pixel 11 is `x`",
         ),
     ];

@@ -177,6 +177,22 @@ fn a_pcd_step_runs_the_same_on_lavapipe_and_the_cpu_reference() {
             r.reconstruction_error(&data).item().unwrap(),
         ));
     }
+    // The chains persist: a step moves them on from where the last one left them.
+    let cpu = Device::cpu();
+    cpu.manual_seed(4);
+    let r = random_rbm(&cpu, 9, 6, 0.3, Visible::Binary);
+    let data = binary_data(&cpu, 4, 9);
+    let mut chains = binary_data(&cpu, 3, 9);
+    for _ in 0..2 {
+        let before = chains.to_vec_f64().unwrap();
+        let before = Tensor::from_f64(&cpu, &before, &[3, 9]).unwrap();
+        cpu.manual_seed(77);
+        let step = rbm::persistent_cd(&r, &data, &mut chains, 3);
+        cpu.manual_seed(77);
+        let want = r.gibbs(&before, 3).to_vec_f64().unwrap();
+        assert_eq!(step.negative.to_vec_f64().unwrap(), want);
+        assert_eq!(chains.to_vec_f64().unwrap(), want);
+    }
     let ((c_gpu, w_gpu, e_gpu), (c_cpu, w_cpu, e_cpu)) = (&runs[0], &runs[1]);
     assert_eq!(
         c_gpu, c_cpu,
@@ -196,28 +212,36 @@ fn a_pcd_step_runs_the_same_on_lavapipe_and_the_cpu_reference() {
 fn probabilities_from_the_free_energy_and_the_exact_partition_function_sum_to_one() {
     let cpu = Device::cpu();
     cpu.manual_seed(5);
-    // 10 visible, 6 hidden: log Z sums over the hidden states; the check over the visible ones.
-    let r = random_rbm(&cpu, 10, 6, 1.0, Visible::Binary);
-    let log_z = rbm::exact_log_partition(&r).unwrap();
-    let states: Vec<f32> = (0..1024u32)
-        .flat_map(|s| (0..10).map(move |i| (s >> i & 1) as f32))
-        .collect();
-    let all = Tensor::from_vec(&cpu, states, &[1024, 10]).unwrap();
-    let f = r.free_energy(&all).to_vec_f64().unwrap();
-    let total: f64 = f.iter().map(|f| (-f - log_z).exp()).sum();
-    assert!((total - 1.0).abs() < 1e-9, "Σ p(v) = {total}");
-    let (mean, _) = rbm::log_likelihood(&r, &all, log_z).unwrap();
-    let direct = f.iter().map(|f| -f - log_z).sum::<f64>() / 1024.0;
-    assert!((mean - direct).abs() < 1e-9, "{mean} vs {direct}");
+    // 10 visible and 6 hidden (log Z sums over the hidden states), then 6 visible and 10
+    // hidden (over the visible states); the check sums p(v) over every visible state.
+    for (nv, nh) in [(10, 6), (6, 10)] {
+        let r = random_rbm(&cpu, nv, nh, 1.0, Visible::Binary);
+        let log_z = rbm::exact_log_partition(&r).unwrap();
+        let states: Vec<f32> = (0..1u32 << nv)
+            .flat_map(|s| (0..nv).map(move |i| (s >> i & 1) as f32))
+            .collect();
+        let all = Tensor::from_vec(&cpu, states, &[1 << nv, nv]).unwrap();
+        let f = r.free_energy(&all).to_vec_f64().unwrap();
+        let total: f64 = f.iter().map(|f| (-f - log_z).exp()).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{nv}×{nh}: Σ p(v) = {total}");
+        let (mean, _) = rbm::log_likelihood(&r, &all, log_z).unwrap();
+        let direct = f.iter().map(|f| -f - log_z).sum::<f64>() / f.len() as f64;
+        assert!((mean - direct).abs() < 1e-9, "{mean} vs {direct}");
+    }
 }
 
 #[test]
 fn ais_estimates_log_z_of_a_small_rbm_within_its_error() {
-    for dev in [gpu(), Device::cpu()] {
+    for (dev, nv, nh) in [
+        (gpu(), 12, 10),
+        (Device::cpu(), 12, 10),
+        (Device::cpu(), 8, 14),
+    ] {
         dev.manual_seed(6);
-        let r = random_rbm(&dev, 12, 10, 0.7, Visible::Binary);
+        let r = random_rbm(&dev, nv, nh, 0.7, Visible::Binary);
         let exact = rbm::exact_log_partition(&r).unwrap();
-        let base = Tensor::zeros(&dev, &[12]);
+        // A base-rate model with biases of its own, as the example anneals from.
+        let base = Tensor::normal(&dev, &[nv], 0.0, 0.8);
         let est = rbm::ais(
             &r,
             &base,
@@ -225,12 +249,19 @@ fn ais_estimates_log_z_of_a_small_rbm_within_its_error() {
             &mut wgrad::progress::Silent,
         )
         .unwrap();
-        let base_exact = 10.0 * std::f64::consts::LN_2 + 12.0 * std::f64::consts::LN_2;
+        let softplus = |x: f64| (1.0 + x.exp()).ln();
+        let base_exact = nh as f64 * std::f64::consts::LN_2
+            + base
+                .to_vec_f64()
+                .unwrap()
+                .iter()
+                .map(|&b| softplus(b))
+                .sum::<f64>();
         assert!((est.log_z_base - base_exact).abs() < 1e-9);
         let err = (est.log_z - exact).abs();
         assert!(
             err < 0.1 && err < 4.0 * est.std_err + 0.02,
-            "{}: AIS {} ± {} vs exact {exact}",
+            "{} {nv}×{nh}: AIS {} ± {} vs exact {exact}",
             dev.name(),
             est.log_z,
             est.std_err

@@ -10,11 +10,11 @@ use crate::{Grads, Result, Tensor};
 pub struct Generation {
     /// Generations told so far, this one included.
     pub index: usize,
-    /// The best fitness and the member that had it (its row in the population told).
+    /// The best fitness.
     pub best: f32,
-    /// The row of the best member.
+    /// The row of the best member in the population told.
     pub best_member: usize,
-    /// The mean fitness (non-finite values count as the worst finite one).
+    /// The mean fitness (NaN and ±∞ count as the worst finite value).
     pub mean: f32,
 }
 
@@ -41,6 +41,19 @@ fn summary(index: usize, fitness: &[f32]) -> Generation {
         best_member: order[0],
         mean: mean as f32,
     }
+}
+
+/// `n` distinct seeds below [`SEED_LIMIT`] (a repeated seed would repeat a perturbation).
+fn fresh_seeds(rng: &mut Rng, n: usize) -> Vec<u32> {
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut seeds = Vec::with_capacity(n);
+    while seeds.len() < n {
+        let s = rng.below(SEED_LIMIT as usize) as u32;
+        if seen.insert(s) {
+            seeds.push(s);
+        }
+    }
+    seeds
 }
 
 fn seeds_tensor(dev: &crate::Device, seeds: &[u32]) -> Result<Tensor> {
@@ -107,9 +120,7 @@ impl GeneticAlgorithm {
              population and σ > 0, got {config:?}"
         );
         let mut rng = Rng::new(seed);
-        let seeds: Vec<u32> = (0..config.population)
-            .map(|_| rng.below(SEED_LIMIT as usize) as u32)
-            .collect();
+        let seeds = fresh_seeds(&mut rng, config.population);
         let genomes = seeds.iter().map(|&s| Genome::new(s)).collect();
         let params = Tensor::randn_rows(&seeds_tensor(scale.device(), &seeds)?, scale.numel())
             * scale.reshape(&[1, scale.numel()]);
@@ -160,13 +171,11 @@ impl GeneticAlgorithm {
         let order = ranking(fitness);
         let elites = self.config.elites;
         let mut rows: Vec<usize> = order[..elites].to_vec();
-        let mut seeds = Vec::with_capacity(p - elites);
+        let seeds = fresh_seeds(&mut self.rng, p - elites);
         let mut genomes: Vec<Genome> = rows.iter().map(|&r| self.genomes[r].clone()).collect();
-        for _ in elites..p {
+        for &seed in &seeds {
             let parent = order[self.rng.below(self.config.truncation)];
-            let seed = self.rng.below(SEED_LIMIT as usize) as u32;
             rows.push(parent);
-            seeds.push(seed);
             genomes.push(self.genomes[parent].child(seed));
         }
         let dev = self.params.device().clone();
@@ -265,12 +274,11 @@ impl EvolutionStrategy {
         self.opt.set_lr(lr);
     }
 
-    /// This generation's members `[P, D]`: θ + σεₖ for k < P/2, then θ − σεₖ, with fresh seeds.
+    /// This generation's members `[P, D]`: θ + σεₖ for k < P/2, then θ − σεₖ, with distinct
+    /// fresh seeds.
     pub fn ask(&mut self) -> Result<Tensor> {
         let half = self.config.population / 2;
-        let seeds: Vec<u32> = (0..half)
-            .map(|_| self.rng.below(SEED_LIMIT as usize) as u32)
-            .collect();
+        let seeds = fresh_seeds(&mut self.rng, half);
         let d = self.theta.numel();
         let eps = Tensor::randn_rows(&seeds_tensor(self.theta.device(), &seeds)?, d);
         let centre = self.theta.reshape(&[1, d]);

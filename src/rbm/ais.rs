@@ -104,13 +104,25 @@ pub fn ais(
         [nv],
         "ais: the base-rate biases must be [{nv}]"
     );
+    let b = &schedule.betas;
+    assert!(
+        schedule.runs >= 2
+            && b.len() >= 2
+            && b[0] == 0.0
+            && b[b.len() - 1] == 1.0
+            && b.windows(2).all(|w| w[1] > w[0]),
+        "ais: the schedule must rise from β = 0 to β = 1 and use ≥ 2 runs, got {} βs from {:?} \
+         to {:?} and {} runs",
+        b.len(),
+        b.first(),
+        b.last(),
+        schedule.runs
+    );
     let dev = rbm.weight.device();
     let _no_grad = dev.no_grad();
     let base = base_bias.reshape(&[1, nv]);
-    let (b_col, base_col) = (
-        rbm.visible_bias.reshape(&[nv, 1]),
-        base_bias.reshape(&[nv, 1]),
-    );
+    // v·b − v·b_A in one product.
+    let bias_gap = (&rbm.visible_bias - base_bias).reshape(&[nv, 1]);
     let base_host = base_bias.to_vec_f64()?;
     let log_z_base =
         nh as f64 * std::f64::consts::LN_2 + base_host.iter().map(|&b| softplus(b)).sum::<f64>();
@@ -123,7 +135,7 @@ pub fn ais(
     for k in 1..=steps {
         let (b0, b1) = (schedule.betas[k - 1] as f32, schedule.betas[k] as f32);
         let z = v.matmul(&rbm.weight) + &rbm.hidden_bias;
-        let linear = (v.matmul(&b_col) - v.matmul(&base_col)).reshape(&[m]) * (b1 - b0);
+        let linear = v.matmul(&bias_gap).reshape(&[m]) * (b1 - b0);
         let hidden = ((&z * b1).softplus() - (&z * b0).softplus()).sum(1);
         acc = acc + linear + hidden;
         if k < steps {

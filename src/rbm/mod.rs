@@ -3,8 +3,9 @@
 //! function (Salakhutdinov & Murray 2008).
 //!
 //! - [`Rbm`]: binary hidden units, binary or Gaussian (unit-variance) visible units; the
-//!   conditionals, Gibbs sampling with wgrad's Bernoulli sampler (the same seed gives the same
-//!   chain on every backend), and the free energy, whose autograd gradient is the CD update.
+//!   conditionals, Gibbs sampling from wgrad's uniform stream (the same seed gives the same
+//!   uniforms on every backend; a draw flips only where a probability lies within f32 rounding
+//!   of its uniform), and the free energy, whose autograd gradient is the CD update.
 //! - [`contrastive_divergence`] (CD-k) and [`persistent_cd`] (PCD, Tieleman 2008): the negative
 //!   log-likelihood gradient estimates as [`Grads`], for any optimizer (SGD with momentum and
 //!   weight decay, as the guide trains them).
