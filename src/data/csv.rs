@@ -4,16 +4,19 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use super::Dataset;
 use crate::error::{Error, Result};
+
+/// Parsed digits: every image's 64 values in [0, 1], one after another, and the labels.
+pub(super) struct Digits {
+    pub pixels: Vec<f32>,
+    pub labels: Vec<f32>,
+}
 
 /// Pixels per digit.
 const PIXELS: usize = 64;
 
-/// Read a digits CSV file, gzipped or not (detected by its magic bytes); pixels scaled to
-/// [0, 1] (level / 16), images `[8, 8]`.
-pub fn read_digits(path: impl AsRef<Path>) -> Result<Dataset> {
-    let path = path.as_ref();
+/// Read a digits CSV file, gzipped or not (detected by its magic bytes).
+pub(super) fn read(path: &Path) -> Result<Digits> {
     let io = |source| Error::Io {
         path: PathBuf::from(path),
         source,
@@ -32,13 +35,11 @@ pub fn read_digits(path: impl AsRef<Path>) -> Result<Dataset> {
             })?;
         bytes = text;
     }
-    parse_digits(path, &bytes[..])
+    parse(path, &bytes[..])
 }
 
-/// Parse digits CSV text from any reader (`path` only names the source in errors). Every line
-/// must hold 65 comma-separated integers: 64 levels in 0 … 16, then a label in 0 … 9; blank
-/// lines are skipped. An error names the line and what is wrong with it.
-pub fn parse_digits(path: &Path, r: impl Read) -> Result<Dataset> {
+/// Parse digits CSV text (see [`super::parse_digits`]).
+pub(super) fn parse(path: &Path, r: impl Read) -> Result<Digits> {
     let bad = |line: usize, message: String| Error::BadLine {
         path: path.to_path_buf(),
         line,
@@ -89,10 +90,8 @@ pub fn parse_digits(path: &Path, r: impl Read) -> Result<Dataset> {
             message: "no digits in the file".into(),
         });
     }
-    Ok(Dataset {
-        inputs,
+    Ok(Digits {
+        pixels: inputs,
         labels,
-        sample_shape: vec![8, 8],
-        classes: 10,
     })
 }

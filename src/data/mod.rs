@@ -5,7 +5,6 @@ mod idx;
 
 use std::path::Path;
 
-pub use csv::{parse_digits, read_digits};
 pub use idx::{Encoding, Idx, parse as parse_idx, read_idx};
 
 use crate::error::{Error, Result};
@@ -23,6 +22,29 @@ pub struct Dataset {
     pub sample_shape: Vec<usize>,
     /// Number of classes (largest label + 1).
     pub classes: usize,
+}
+
+/// Read a UCI digits CSV file, gzipped or not (detected by its magic bytes); pixels scaled to
+/// [0, 1] (level / 16), images `[8, 8]`. See [`parse_digits`] for the format.
+pub fn read_digits(path: impl AsRef<Path>) -> Result<Dataset> {
+    csv::read(path.as_ref()).map(digits_dataset)
+}
+
+/// Parse UCI digits CSV text from any reader (`path` only names the source in errors). Every
+/// line must hold 65 comma-separated integers: 64 grey levels in 0 … 16 (an 8×8 image, row by
+/// row), then a label in 0 … 9; blank lines are skipped. An error ([`Error::BadLine`]) names the
+/// line and what is wrong with it.
+pub fn parse_digits(path: &Path, r: impl std::io::Read) -> Result<Dataset> {
+    csv::parse(path, r).map(digits_dataset)
+}
+
+fn digits_dataset(d: csv::Digits) -> Dataset {
+    Dataset {
+        inputs: d.pixels,
+        labels: d.labels,
+        sample_shape: vec![8, 8],
+        classes: 10,
+    }
 }
 
 /// MNIST's training or test split.

@@ -6,7 +6,7 @@
 //! (the step that ends the episode included), so an episode's return is the number of steps it
 //! lasted.
 
-use super::PopulationMlp;
+use super::mlp::PopulationMlp;
 use crate::op::{Input, Kernel, Layout, Op, Shader, shader};
 use crate::{Device, Tensor};
 

@@ -1,7 +1,9 @@
 //! Seed-encoded genomes.
 
-use super::SEED_LIMIT;
 use crate::{Result, Tensor};
+
+/// Seeds are integers below this, so that they are exact in an f32 tensor.
+pub const SEED_LIMIT: u32 = 1 << 24;
 
 /// A network's parameters as the seeds that built them: the first seeds the initialisation
 /// θ⁰ = s ⊙ ε(τ₀) (s the per-parameter scale of [`PopulationMlp::init_scale`](super::PopulationMlp::init_scale)),

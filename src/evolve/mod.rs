@@ -13,14 +13,11 @@
 //! - [`cartpole`]: the classic cart-pole, stepped on the device by a WGSL kernel, and whole
 //!   populations' episodes rolled out with one readback for the returns.
 
-/// Seeds are integers below this, so that they are exact in an f32 tensor.
-pub const SEED_LIMIT: u32 = 1 << 24;
-
 pub mod cartpole;
 mod genome;
 mod mlp;
 mod search;
 
-pub use genome::Genome;
+pub use genome::{Genome, SEED_LIMIT};
 pub use mlp::PopulationMlp;
 pub use search::{EsConfig, EvolutionStrategy, GaConfig, Generation, GeneticAlgorithm};

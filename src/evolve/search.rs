@@ -1,6 +1,6 @@
 //! The genetic algorithm and the evolution strategy.
 
-use super::{Genome, SEED_LIMIT};
+use super::genome::{Genome, SEED_LIMIT};
 use crate::optim::{Adam, Optimizer};
 use crate::rng::Rng;
 use crate::{Grads, Result, Tensor};

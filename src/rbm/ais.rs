@@ -1,7 +1,7 @@
 //! Annealed importance sampling of an RBM's partition function (Salakhutdinov & Murray 2008),
 //! and its exact value by enumeration for small models.
 
-use super::{Rbm, Visible};
+use super::machine::{Rbm, Visible};
 use crate::progress::Progress;
 use crate::{Result, Tensor};
 
