@@ -52,9 +52,29 @@ fn every_shader_validates_and_keeps_the_binding_contract() {
     let unary_bodies = folders[&root.join("unary")].1.clone();
     let short = |p: &Path| p.strip_prefix(&root).unwrap().display().to_string();
     let (mut errors, mut kernels) = (Vec::new(), 0);
-    for (wrappers, bodies) in folders.values() {
+    for (all_wrappers, bodies) in folders.values() {
+        // A `_*_core.wgsl` file is a prelude (shared functions) joined before every kernel of
+        // its folder; a body with an entry point of its own is a whole kernel after the prelude.
+        let (preludes, wrappers): (Vec<PathBuf>, Vec<PathBuf>) = all_wrappers
+            .iter()
+            .cloned()
+            .partition(|w| w.to_string_lossy().ends_with("_core.wgsl"));
+        let prelude: String = preludes.iter().map(|p| read(p)).collect();
+        let prelude_name: String = preludes
+            .iter()
+            .map(|p| format!("{} + ", short(p)))
+            .collect();
+        let (whole, bodies): (Vec<PathBuf>, Vec<PathBuf>) = bodies
+            .iter()
+            .cloned()
+            .partition(|b| !preludes.is_empty() && read(b).contains("@compute"));
+        for f in &whole {
+            kernels += 1;
+            let name = format!("{prelude_name}{}", short(f));
+            errors.extend(validate(&name, &(prelude.clone() + &read(f))).err());
+        }
         if wrappers.is_empty() {
-            for f in bodies {
+            for f in &bodies {
                 kernels += 1;
                 errors.extend(validate(&short(f), &read(f)).err());
             }
@@ -66,11 +86,12 @@ fn every_shader_validates_and_keeps_the_binding_contract() {
         } else {
             vec![PathBuf::new()]
         };
-        for body in bodies {
-            for w in wrappers {
+        for body in &bodies {
+            for w in &wrappers {
                 for e in &epilogues {
                     kernels += 1;
-                    let (name, mut source) = (format!("{} + {}", short(w), short(body)), read(w));
+                    let name = format!("{prelude_name}{} + {}", short(w), short(body));
+                    let mut source = prelude.clone() + &read(w);
                     source += &read(body);
                     let name = if e.as_os_str().is_empty() {
                         name

@@ -1,4 +1,5 @@
-// random/_philox_core.wgsl — Philox4x32-10, the generator of src/rng.rs, for the random kernels.
+// random/_philox_core.wgsl — Philox4x32-10, the generator of src/rng.rs, and Box–Muller, for the
+// random kernels: a prelude joined before every kernel of this folder.
 
 // (high, low) words of the 64-bit product a·b, from 16-bit halves (WGSL has no 64-bit integers).
 fn mulhilo(a: u32, b: u32) -> vec2<u32> {
@@ -25,3 +26,12 @@ fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
     return c;
 }
 
+
+// A standard normal by Box–Muller from two words: √(-2 ln u1) cos(2π u2), u1 = ((w.x >> 8) + 1)
+// / 2^24 in (0, 1], u2 = (w.y >> 8) / 2^24; the cosine is taken as −cos(2π u2 − π), an argument
+// in [−π, π) where WGSL bounds its error.
+fn box_muller(w: vec4<u32>) -> f32 {
+    let u1 = (f32(w.x >> 8u) + 1.0) * (1.0 / 16777216.0);
+    let u2 = f32(w.y >> 8u) * (1.0 / 16777216.0);
+    return -sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2 - 3.141592653589793);
+}

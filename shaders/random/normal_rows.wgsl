@@ -1,6 +1,6 @@
 // random/normal_rows.wgsl — out[r, j] = N(0, 1) from philox((j, 0, 0, 0), (seeds[r], 0)): row r is
 // the start of the normal stream of its own seed (an integer below 2^24, exact in f32), so one
-// dispatch draws many independently seeded rows. Joined after _philox_core.wgsl and normal.wgsl.
+// dispatch draws many independently seeded rows. Joined after _philox_core.wgsl.
 // bindings: 0 seeds (read), 1 out (write), 2 params
 
 struct Params {
@@ -25,6 +25,6 @@ fn main(
         let row = i / p.cols;
         let j = i - row * p.cols;
         let seed = u32(seeds[row]);
-        out[i] = sample(philox(vec4<u32>(j, 0u, 0u, 0u), vec2<u32>(seed, 0u)), 0.0, 1.0);
+        out[i] = box_muller(philox(vec4<u32>(j, 0u, 0u, 0u), vec2<u32>(seed, 0u)));
     }
 }

@@ -26,7 +26,6 @@ static BERNOULLI: Shader = shader!(
 static NORMAL_ROWS: Shader = shader!(
     "random/normal_rows",
     "random/_philox_core.wgsl",
-    "random/normal.wgsl",
     "random/normal_rows.wgsl"
 );
 
