@@ -349,7 +349,11 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
                 / n
         })
         .collect();
-    let base = Tensor::from_vec(&dev, on.iter().map(|&p| rbm_base_bias(p)).collect(), &[784])?;
+    let base = Tensor::from_vec(
+        &dev,
+        on.iter().map(|&p| rbm::base_rate_bias(p)).collect(),
+        &[784],
+    )?;
     let (val_x, _) = test_bin.slice(0, 1000.min(test_bin.len())).tensors(&dev)?;
     let config = |name: &str, epochs: usize, batch: usize, lr: f32, dir: &Path| Config {
         epochs,
@@ -568,12 +572,6 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
     }
     println!("saved pictures and logs in {}", out.display());
     Ok(())
-}
-
-/// log(p / (1 − p)) of a pixel's on-fraction, clipped, for the AIS base-rate model.
-fn rbm_base_bias(p: f32) -> f32 {
-    let p = p.clamp(1e-3, 1.0 - 1e-3);
-    (p / (1.0 - p)).ln()
 }
 
 /// log Z by AIS, or as saved in `dir/ais.txt` with `--resume` by a run that trained the same

@@ -48,10 +48,7 @@ impl Genome {
             "Genome::parameters: scale must be [D], got {:?}",
             scale.shape()
         );
-        let dev = scale.device();
-        let seeds: Vec<f32> = self.seeds.iter().map(|&s| s as f32).collect();
-        let seeds = Tensor::from_vec(dev, seeds, &[self.seeds.len()])?;
-        let eps = Tensor::randn_rows(&seeds, scale.numel());
+        let eps = Tensor::randn_rows(&seeds_tensor(scale.device(), &self.seeds)?, scale.numel());
         let mut theta = eps.narrow(0, 0, 1).reshape(&[scale.numel()]) * scale;
         if self.seeds.len() > 1 {
             let mutations = eps.narrow(0, 1, self.seeds.len() - 1).sum(0);
@@ -59,4 +56,14 @@ impl Genome {
         }
         Ok(theta)
     }
+}
+
+/// Seeds as an f32 tensor `[n]` (exact: every seed is below [`SEED_LIMIT`]), the input of
+/// [`Tensor::randn_rows`].
+pub(super) fn seeds_tensor(dev: &crate::Device, seeds: &[u32]) -> Result<Tensor> {
+    Tensor::from_vec(
+        dev,
+        seeds.iter().map(|&s| s as f32).collect(),
+        &[seeds.len()],
+    )
 }

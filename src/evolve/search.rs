@@ -1,6 +1,6 @@
 //! The genetic algorithm and the evolution strategy.
 
-use super::genome::{Genome, SEED_LIMIT};
+use super::genome::{Genome, SEED_LIMIT, seeds_tensor};
 use crate::optim::{Adam, Optimizer};
 use crate::rng::Rng;
 use crate::{Grads, Result, Tensor};
@@ -54,14 +54,6 @@ fn fresh_seeds(rng: &mut Rng, n: usize) -> Vec<u32> {
         }
     }
     seeds
-}
-
-fn seeds_tensor(dev: &crate::Device, seeds: &[u32]) -> Result<Tensor> {
-    Tensor::from_vec(
-        dev,
-        seeds.iter().map(|&s| s as f32).collect(),
-        &[seeds.len()],
-    )
 }
 
 /// The genetic algorithm of Such et al. 2017: truncation selection, elitism, mutation by one

@@ -153,8 +153,10 @@ impl Rbm {
     }
 }
 
-/// log(p / (1 − p)) with p clipped to [0.001, 0.999].
-fn base_rate_bias(p: f32) -> f32 {
+/// The visible bias log(p / (1 − p)) of a unit on with frequency `p` (clipped to
+/// [0.001, 0.999]): what [`Rbm::with_visible_bias_from`] starts from, and the biases of the
+/// base-rate model [`ais`](super::ais) anneals from.
+pub fn base_rate_bias(p: f32) -> f32 {
     let p = p.clamp(1e-3, 1.0 - 1e-3);
     (p / (1.0 - p)).ln()
 }

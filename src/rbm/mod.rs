@@ -18,7 +18,7 @@ mod ais;
 mod machine;
 
 pub use ais::{Ais, AisEstimate, ais, exact_log_partition, log_likelihood};
-pub use machine::{Rbm, Visible};
+pub use machine::{Rbm, Visible, base_rate_bias};
 
 use machine::bernoulli;
 
