@@ -223,6 +223,7 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
             log_every: (train_set.num_batches(args.batch) / 20).max(1),
             interrupt: Some(train::ctrl_c()?),
             fingerprint: format!("784-512-256-10 relu he-uniform nesterov {eps:?}"),
+            shard: Default::default(),
         };
         let outcome = train::fit(&mut task, &train_set, &config, &mut Bar::new())?;
         if outcome.interrupted {

@@ -475,6 +475,7 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                 log_every: 0,
                 interrupt: train::ctrl_c().ok(),
                 fingerprint,
+                shard: Default::default(),
             };
         println!("\n{}:", rule.name());
         let started = std::time::Instant::now();

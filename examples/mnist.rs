@@ -223,6 +223,7 @@ fn run(
             "{widths:?} {:?} {:?} dropout {} {:?}",
             args.activation, args.init, args.dropout, args.optimizer
         ),
+        shard: Default::default(),
     };
     let mut task = Classifier {
         dev,

@@ -371,6 +371,7 @@ fn run(args: &Args, out: &Path) -> Result<(), Failure> {
         log_every: 0,
         interrupt: train::ctrl_c().ok(),
         fingerprint: format!("{name} {epochs} {batch} {lr}"),
+        shard: Default::default(),
     };
 
     let mut scored = Vec::new();

@@ -301,6 +301,7 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                 "784-500-500 style {} alpha {} beta {beta} per-pixel",
                 args.style, args.alpha
             ),
+            shard: Default::default(),
         };
         if train::fit(&mut task, &train_set, &config, &mut Bar::new())?.interrupted {
             return Ok(());

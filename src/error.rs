@@ -174,6 +174,15 @@ pub enum Error {
         saved: String,
     },
 
+    /// A data-parallel job went wrong: the ranks disagree, or MPI could not start.
+    #[error("rank {rank}: {message}")]
+    Distributed {
+        /// The rank reporting it.
+        rank: usize,
+        /// What went wrong.
+        message: String,
+    },
+
     /// Something failed during a training step; `source` says what.
     #[error("at epoch {epoch}, step {step}: {source}")]
     AtStep {

@@ -26,7 +26,7 @@
 //!   [`adversarial`] (FGSM, BIM, PGD).
 //! - [`train`]: the training loop the examples share (checkpoints, exact resume, NaN stops,
 //!   metric logs); [`progress`]: how long work reports progress (a terminal bar with feature
-//!   `progress`).
+//!   `progress`); `dist` (feature `mpi`): data-parallel training over MPI.
 
 #![warn(missing_docs)]
 
@@ -39,6 +39,8 @@ pub mod checkpoint;
 mod cpu;
 pub mod data;
 mod device;
+#[cfg(feature = "mpi")]
+pub mod dist;
 mod error;
 pub mod evolve;
 pub mod gpu;

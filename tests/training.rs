@@ -300,3 +300,44 @@ fn a_run_is_not_resumed_with_other_options() {
     assert_eq!(outcome.epochs.len(), 2);
     let _ = std::fs::remove_dir_all(&out);
 }
+
+#[test]
+fn data_parallel_shards_split_every_global_batch_once_in_the_same_order() {
+    use wgrad::data::Shard;
+    let data = Dataset {
+        inputs: (0..203).map(|i| i as f32).collect(),
+        labels: (0..203).map(|i| (i % 10) as f32).collect(),
+        sample_shape: vec![1],
+        classes: 10,
+    };
+    let dev = Device::cpu();
+    let seed = Some(11);
+    let global: Vec<Vec<f32>> = data
+        .batches(&dev, 20, seed)
+        .map(|b| b.unwrap().0.to_vec().unwrap())
+        .collect();
+    assert_eq!(data.num_shard_batches(20, 1), global.len());
+    for ranks in [1, 2, 3, 4] {
+        // The last global batch holds 3 samples: kept for up to 3 ranks, left out for 4.
+        let steps = data.num_shard_batches(20, ranks);
+        assert_eq!(steps, if ranks <= 3 { 11 } else { 10 }, "{ranks} ranks");
+        let shards: Vec<Vec<Vec<f32>>> = (0..ranks)
+            .map(|rank| {
+                data.shard_batches(&dev, 20, seed, Shard { rank, ranks })
+                    .map(|b| b.unwrap().0.to_vec().unwrap())
+                    .collect()
+            })
+            .collect();
+        for (step, whole) in global.iter().take(steps).enumerate() {
+            let joined: Vec<f32> = shards.iter().flat_map(|s| s[step].clone()).collect();
+            assert_eq!(&joined, whole, "{ranks} ranks, step {step}");
+            let sizes: Vec<usize> = shards.iter().map(|s| s[step].len()).collect();
+            let (lo, hi) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            assert!(
+                hi - lo <= 1,
+                "{ranks} ranks, step {step}: shard sizes {sizes:?}"
+            );
+        }
+        assert!(shards.iter().all(|s| s.len() == steps));
+    }
+}

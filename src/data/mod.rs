@@ -24,6 +24,40 @@ pub struct Dataset {
     pub classes: usize,
 }
 
+/// One rank's part of every batch in data-parallel training: the batch's samples `rank·b/ranks ..
+/// (rank+1)·b/ranks` of a batch of `b`, so the ranks together read each batch of the one global
+/// order exactly once, whatever their number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// This rank, from 0.
+    pub rank: usize,
+    /// The number of ranks (at least 1).
+    pub ranks: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard::ALL
+    }
+}
+
+impl Shard {
+    /// The whole batch: one process.
+    pub const ALL: Shard = Shard { rank: 0, ranks: 1 };
+
+    /// The range of a batch of `b` samples that this rank reads.
+    #[track_caller]
+    pub fn range(&self, b: usize) -> std::ops::Range<usize> {
+        assert!(
+            self.ranks > 0 && self.rank < self.ranks,
+            "Shard: rank {} is not below the number of ranks {}",
+            self.rank,
+            self.ranks
+        );
+        self.rank * b / self.ranks..(self.rank + 1) * b / self.ranks
+    }
+}
+
 /// Read a UCI digits CSV file, gzipped or not (detected by its magic bytes); pixels scaled to
 /// [0, 1] (level / 16), images `[8, 8]`. See [`parse_digits`] for the format.
 pub fn read_digits(path: impl AsRef<Path>) -> Result<Dataset> {
@@ -209,6 +243,44 @@ impl Dataset {
         }
         let chunks: Vec<Vec<usize>> = order.chunks(size).map(<[usize]>::to_vec).collect();
         chunks.into_iter().map(move |idx| self.batch(device, &idx))
+    }
+
+    /// One pass in global batches of `size`, shuffled by `shuffle_seed` (or in order), of which
+    /// this process reads its [`Shard`]; a last batch smaller than the number of ranks is left
+    /// out, so that every rank takes the same number of steps. With [`Shard::ALL`] it is
+    /// [`Dataset::batches`].
+    #[track_caller]
+    pub fn shard_batches<'a>(
+        &'a self,
+        device: &'a Device,
+        size: usize,
+        shuffle_seed: Option<u64>,
+        shard: Shard,
+    ) -> impl Iterator<Item = Result<(Tensor, Tensor)>> + 'a {
+        assert!(size > 0, "shard_batches: batch size must be positive");
+        assert!(
+            size >= shard.ranks,
+            "shard_batches: a batch of {size} cannot be split over {} ranks",
+            shard.ranks
+        );
+        let _ = shard.range(size);
+        let mut order: Vec<usize> = (0..self.len()).collect();
+        if let Some(seed) = shuffle_seed {
+            Rng::new(seed).shuffle(&mut order);
+        }
+        let chunks: Vec<Vec<usize>> = order
+            .chunks(size)
+            .filter(|c| c.len() >= shard.ranks)
+            .map(|c| c[shard.range(c.len())].to_vec())
+            .collect();
+        chunks.into_iter().map(move |idx| self.batch(device, &idx))
+    }
+
+    /// Number of batches of `size` in one pass of [`Dataset::shard_batches`] over `ranks` ranks.
+    pub fn num_shard_batches(&self, size: usize, ranks: usize) -> usize {
+        let size = size.max(1);
+        let full = self.len() / size;
+        full + usize::from(self.len() % size >= ranks.max(1))
     }
 
     /// The samples at `idx` as device tensors: inputs `[b, sample...]` and labels `[b]`.

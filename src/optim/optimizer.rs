@@ -37,6 +37,37 @@ pub trait Optimizer {
     fn kind(&self) -> &'static str;
 }
 
+/// A boxed optimizer is one (so `DataParallel<Box<dyn Optimizer>>` works).
+impl<T: Optimizer + ?Sized> Optimizer for Box<T> {
+    fn record(&mut self, grads: &Grads) {
+        (**self).record(grads)
+    }
+    fn step(&mut self, grads: &Grads) -> Result<()> {
+        (**self).step(grads)
+    }
+    fn params(&self) -> Params {
+        (**self).params()
+    }
+    fn state(&self) -> Params {
+        (**self).state()
+    }
+    fn steps(&self) -> u64 {
+        (**self).steps()
+    }
+    fn set_steps(&mut self, steps: u64) {
+        (**self).set_steps(steps)
+    }
+    fn lr(&self) -> f32 {
+        (**self).lr()
+    }
+    fn set_lr(&mut self, lr: f32) {
+        (**self).set_lr(lr)
+    }
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+}
+
 /// A parameter and its state tensors (zeros, or `fill`, of the parameter's shape).
 pub(crate) struct Slot {
     pub name: String,

@@ -82,7 +82,7 @@ pub use log::Row;
 use log::{Log, Pace};
 
 use crate::checkpoint::{self, Checkpoint};
-use crate::data::Dataset;
+use crate::data::{Dataset, Shard};
 use crate::optim::{Optimizer, Schedule};
 use crate::progress::Progress;
 use crate::{Device, Error, Result, Tensor};
@@ -208,6 +208,9 @@ pub struct Config {
     /// Whatever else must be the same for a resumed run to continue the same run (the model's
     /// and optimizer's options, as text); a checkpoint with another fingerprint is refused.
     pub fingerprint: String,
+    /// The part of every batch this process trains on, in data-parallel training
+    /// ([`Shard::ALL`] by default: all of it). `batch` stays the global batch.
+    pub shard: Shard,
 }
 
 impl Default for Config {
@@ -225,6 +228,7 @@ impl Default for Config {
             log_every: 0,
             interrupt: None,
             fingerprint: String::new(),
+            shard: Shard::ALL,
         }
     }
 }
@@ -349,7 +353,7 @@ impl<'a> Run<'a> {
         config: &'a Config,
         device: &Device,
     ) -> Result<Run<'a>> {
-        let steps = data.num_batches(config.batch);
+        let steps = data.num_shard_batches(config.batch, config.shard.ranks);
         let mut run = Run {
             task,
             data,
@@ -426,7 +430,7 @@ impl<'a> Run<'a> {
         let mut interval_start = (self.read_sums()?, counted);
         let order = config.seed.wrapping_add(epoch as u64);
         let (data, device) = (self.data, self.device.clone());
-        let batches = data.batches(&device, config.batch, Some(order));
+        let batches = data.shard_batches(&device, config.batch, Some(order), config.shard);
         for (step, batch) in batches.enumerate().skip(self.at.step) {
             let at_step = |e: Error| Error::AtStep {
                 epoch: epoch + 1,
