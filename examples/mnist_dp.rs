@@ -78,8 +78,9 @@ struct Args {
     /// Gradient elements per collective [default: 4 Mi].
     #[arg(long, hide = true, value_parser = positive::<usize>)]
     bucket: Option<usize>,
-    /// For testing the fault handling: `exit:R` (rank R leaves after the broadcast), `crash:R`
-    /// (rank R aborts at its third step) or `shapes:R` (rank R builds a wider first layer).
+    /// For testing the fault handling: `exit:R` (rank R leaves after the broadcast),
+    /// `crash:R[:STEP]` (rank R aborts at its step STEP, 3 by default) or `shapes:R` (rank R
+    /// builds a wider first layer).
     #[arg(long, hide = true, value_parser = fault)]
     fault: Option<(Fault, usize)>,
 }
@@ -93,24 +94,25 @@ enum Sum {
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Fault {
     Exit,
-    Crash,
+    /// At this step (from 1).
+    Crash(u64),
     Shapes,
 }
 
 fn fault(s: &str) -> Result<(Fault, usize), String> {
-    let (kind, rank) = s
-        .split_once(':')
-        .ok_or_else(|| format!("{s:?} is not KIND:RANK"))?;
-    let kind = match kind {
-        "exit" => Fault::Exit,
-        "crash" => Fault::Crash,
-        "shapes" => Fault::Shapes,
-        _ => return Err(format!("unknown fault {kind:?} (exit, crash, shapes)")),
+    let parts: Vec<&str> = s.split(':').collect();
+    let number = |t: &str| {
+        t.parse::<u64>()
+            .map_err(|_| format!("{t:?} is not a number"))
     };
-    let rank = rank
-        .parse()
-        .map_err(|_| format!("{rank:?} is not a rank"))?;
-    Ok((kind, rank))
+    let (kind, rank) = match parts[..] {
+        ["exit", r] => (Fault::Exit, number(r)?),
+        ["shapes", r] => (Fault::Shapes, number(r)?),
+        ["crash", r] => (Fault::Crash(3), number(r)?),
+        ["crash", r, step] => (Fault::Crash(number(step)?.max(1)), number(r)?),
+        _ => return Err(format!("{s:?} is not exit:R, crash:R[:STEP] or shapes:R")),
+    };
+    Ok((kind, rank as usize))
 }
 
 fn main() {
@@ -137,7 +139,8 @@ struct Classifier {
     opt: DataParallel<Sgd>,
     test: Dataset,
     root: bool,
-    /// Wall time inside `step`, and the step that should crash (fault testing).
+    /// Wall time inside `step`, steps taken in this process, and the step that should crash
+    /// (fault testing).
     stepping: Duration,
     steps: u64,
     crash_at: Option<u64>,
@@ -297,7 +300,10 @@ fn run(
         // ends every rank on Ctrl-C; the checkpoints of the last finished epoch remain.
         ..Config::default()
     };
-    let crash_at = (args.fault == Some((Fault::Crash, comm.rank()))).then_some(3);
+    let crash_at = match args.fault {
+        Some((Fault::Crash(step), r)) if r == comm.rank() => Some(step),
+        _ => None,
+    };
     let mut task = Classifier {
         dev,
         model,

@@ -2,8 +2,9 @@
 //! example (feature `mpi`; `.ci/run` installs OpenMPI). Both ranks hold bit-identical
 //! parameters after 50 steps; the 2-rank run matches a 1-rank run of the same global batch
 //! within a tolerance (the sum's order differs); bucketing changes no bit; a rank that leaves or
-//! crashes ends the job with a non-zero status within seconds; ranks that built different
-//! parameters are refused at the broadcast.
+//! crashes ends the job with a non-zero status within seconds, and the job resumes from its
+//! checkpoints to the bits of a job that never crashed; ranks that built different parameters
+//! are refused at the broadcast.
 
 #![cfg(feature = "mpi")]
 
@@ -221,6 +222,37 @@ fn a_crashed_rank_ends_the_job() {
         "took {took:?}: {}",
         show(&out)
     );
+}
+
+#[test]
+fn a_job_that_crashed_resumes_from_its_checkpoints_to_the_same_bits() {
+    let whole = Scratch::new("whole");
+    let broken = Scratch::new("broken");
+    let (o, _) = mpirun(2, &["--quick", "--out", whole.arg()], &[]);
+    assert!(o.status.success(), "uninterrupted: {}", show(&o));
+    // --quick is 2 epochs of 16 steps: rank 1 dies at step 20, after the first epoch's save.
+    let (o, _) = mpirun(
+        2,
+        &["--quick", "--out", broken.arg(), "--fault", "crash:1:20"],
+        &[],
+    );
+    assert!(!o.status.success(), "the crash: {}", show(&o));
+    let (o, _) = mpirun(2, &["--quick", "--out", broken.arg(), "--resume"], &[]);
+    assert!(o.status.success(), "resumed: {}", show(&o));
+    assert!(
+        format!("{}{}", text(&o.stdout), text(&o.stderr)).contains("after epoch 1"),
+        "resumed from epoch 1: {}",
+        show(&o)
+    );
+    for rank in 0..2 {
+        let (a, b) = (params(&whole, rank), params(&broken, rank));
+        assert_eq!(
+            worst(&a, &b).0,
+            0.0,
+            "rank {rank}: resumed run differs: {}",
+            worst(&a, &b).1
+        );
+    }
 }
 
 #[test]
