@@ -134,6 +134,7 @@ fn main() {
 }
 
 struct Classifier {
+    comm: Comm,
     dev: Device,
     model: Sequential,
     opt: DataParallel<Sgd>,
@@ -161,6 +162,8 @@ impl Task for Classifier {
     }
 
     fn evaluate(&mut self, _epoch: usize) -> wgrad::Result<Vec<Metric>> {
+        // Every rank, every epoch: the same bits everywhere, or an error naming the parameter.
+        self.comm.check_identical(&self.model.params())?;
         if !self.root {
             return Ok(vec![]);
         }
@@ -305,6 +308,7 @@ fn run(
         _ => None,
     };
     let mut task = Classifier {
+        comm: comm.clone(),
         dev,
         model,
         opt,
