@@ -268,7 +268,8 @@ fn run(
         Sum::Allreduce => Reduction::Allreduce,
     };
     let mut opt = DataParallel::new(Sgd::new(&params, args.lr).momentum(0.9).nesterov(), comm)
-        .reduction(reduction);
+        .reduction(reduction)
+        .timed(args.timing);
     if let Some(b) = args.bucket {
         opt = opt.bucket(b);
     }

@@ -226,8 +226,8 @@ impl Comm {
         Ok(())
     }
 
-    /// Check that every rank holds the same bits in every parameter: a hash of each, gathered and
-    /// compared. The error names the first parameter that differs and the ranks that differ from
+    /// Check that every rank holds the same bits in every parameter: a hash of each, all gathered
+    /// in one collective and compared. The error names the first parameter that differs and the ranks that differ from
     /// rank 0.
     pub fn check_identical(&self, params: &[(String, Tensor)]) -> Result<()> {
         let count = self.all_gather_u64("check_identical (count)", params.len() as u64);
@@ -236,10 +236,20 @@ impl Comm {
                 "the ranks hold different numbers of parameters: {count:?}"
             )));
         }
-        for (name, p) in params {
-            let h = hash_bits(&p.to_vec()?);
-            let all = self.all_gather_u64("check_identical", h);
-            let bad: Vec<usize> = (1..all.len()).filter(|&r| all[r] != all[0]).collect();
+        let mine: Vec<u64> = params
+            .iter()
+            .map(|(_, p)| p.to_vec().map(|v| hash_bits(&v)))
+            .collect::<Result<_>>()?;
+        let k = mine.len();
+        let mut all = vec![0u64; k * self.size()];
+        {
+            let _guard = self.inner.watchdog.guard("check_identical");
+            self.inner.world.all_gather_into(&mine[..], &mut all[..]);
+        }
+        for (i, (name, _)) in params.iter().enumerate() {
+            let bad: Vec<usize> = (1..self.size())
+                .filter(|&r| all[r * k + i] != all[i])
+                .collect();
             if !bad.is_empty() {
                 return Err(self.error(format!(
                     "parameter `{name}` differs between rank 0 and rank(s) {bad:?}"

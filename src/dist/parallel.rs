@@ -27,9 +27,10 @@ pub struct Timing {
     /// Steps measured.
     pub steps: u64,
     /// Running the recorded step up to the gradients (forward, backward, joining them into one
-    /// buffer) and waiting for it.
+    /// buffer) and waiting for it; zero unless [`DataParallel::timed`] is on.
     pub compute: Duration,
-    /// Copying the joined gradients to the host.
+    /// Copying the joined gradients to the host (and, unless [`DataParallel::timed`] is on, the
+    /// compute before it).
     pub readback: Duration,
     /// The MPI calls, including the wait for the slowest rank.
     pub allreduce: Duration,
@@ -51,6 +52,7 @@ pub struct DataParallel<O> {
     reduction: Reduction,
     bucket: usize,
     timing: Timing,
+    timed: bool,
     failed: Option<Error>,
 }
 
@@ -63,6 +65,7 @@ impl<O: Optimizer> DataParallel<O> {
             reduction: Reduction::Ordered,
             bucket: 4 << 20,
             timing: Timing::default(),
+            timed: false,
             failed: None,
         }
     }
@@ -81,6 +84,14 @@ impl<O: Optimizer> DataParallel<O> {
             "DataParallel::bucket: a bucket holds at least 1 element"
         );
         self.bucket = elements;
+        self
+    }
+
+    /// Wait for the device before the readback, so that [`Timing::compute`] and
+    /// [`Timing::readback`] are told apart (one more wait per step); off by default, when the
+    /// readback's time includes the compute.
+    pub fn timed(mut self, on: bool) -> DataParallel<O> {
+        self.timed = on;
         self
     }
 
@@ -127,7 +138,11 @@ impl<O: Optimizer> DataParallel<O> {
             .map(|(_, p)| grads.wrt(p).reshape(&[p.numel()]))
             .collect();
         let flat = join(&parts);
-        device.synchronize()?;
+        if self.timed {
+            // Only to tell compute from readback: otherwise the readback's own submit runs the
+            // step and copies in one go.
+            device.synchronize()?;
+        }
         let read = Instant::now();
         let local = flat.to_vec()?;
         let reduce = Instant::now();
