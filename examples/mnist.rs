@@ -15,13 +15,12 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use wgrad::data::{Dataset, Split};
-use wgrad::nn::{Activation, Init, Mlp, Module, Sequential};
+use wgrad::nn::{Activation, Init, Mlp, Module};
 use wgrad::optim::{Adam, Optimizer, Rprop, Schedule, Sgd};
 use wgrad::progress::Bar;
 use wgrad::train::options::{existing_dir, output_dir, positive, probability};
-use wgrad::train::{self, Config, Metric, Task};
+use wgrad::train::{self, Classifier, Config};
 use wgrad::viz::Scale;
-use wgrad::{Device, Tensor};
 
 #[derive(Parser)]
 #[command(
@@ -110,37 +109,6 @@ fn main() {
     if let Err(e) = run(args, out, schedule) {
         eprintln!("error: {e}");
         std::process::exit(1);
-    }
-}
-
-/// The classifier and what training it needs: the model, its optimizer, the test set.
-struct Classifier {
-    dev: Device,
-    model: Sequential,
-    opt: Box<dyn Optimizer>,
-    test: Dataset,
-}
-
-impl Task for Classifier {
-    fn step(&mut self, x: &Tensor, y: &Tensor) -> wgrad::Result<Vec<(&'static str, Tensor)>> {
-        let loss = self.model.forward(x).cross_entropy(y);
-        self.opt.step(&loss.backward())?; // forward, backward and update: one submit
-        Ok(vec![("loss", loss)])
-    }
-
-    fn evaluate(&mut self, _epoch: usize) -> wgrad::Result<Vec<Metric>> {
-        self.model.set_training(false);
-        let acc = accuracy(&self.dev, &self.model, &self.test);
-        self.model.set_training(true);
-        Ok(vec![Metric::percent("test_accuracy", acc? as f64)])
-    }
-
-    fn params(&self) -> Vec<(String, Tensor)> {
-        self.model.params()
-    }
-
-    fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
-        vec![self.opt.as_mut()]
     }
 }
 
@@ -274,16 +242,4 @@ fn run(
         acc_png.display()
     );
     Ok(())
-}
-
-/// Share of `data` the model classifies correctly (counted on the device, one read per batch).
-fn accuracy(dev: &Device, model: &impl Module, data: &Dataset) -> wgrad::Result<f32> {
-    let _no_grad = dev.no_grad();
-    let mut correct = 0.0;
-    for batch in data.batches(dev, 1000, None) {
-        let (x, y) = batch?;
-        let hits = model.forward(&x).argmax(1).eq(&y).sum_all();
-        correct += hits.item()?;
-    }
-    Ok(correct / data.len() as f32)
 }

@@ -168,7 +168,7 @@ impl Task for Classifier {
             return Ok(vec![]);
         }
         self.model.set_training(false);
-        let acc = accuracy(&self.dev, &self.model, &self.test);
+        let acc = train::accuracy(&self.dev, &self.model, &self.test);
         self.model.set_training(true);
         Ok(vec![Metric::percent("test_accuracy", acc? as f64)])
     }
@@ -388,16 +388,4 @@ fn report_timing(comm: &Comm, t: Timing, stepping: Duration, wall: Duration) {
         per(rest),
         wall.as_secs_f64()
     );
-}
-
-/// Share of `data` the model classifies correctly.
-fn accuracy(dev: &Device, model: &impl Module, data: &Dataset) -> wgrad::Result<f32> {
-    let _no_grad = dev.no_grad();
-    let mut correct = 0.0;
-    for batch in data.batches(dev, 1000, None) {
-        let (x, y) = batch?;
-        let hits = model.forward(&x).argmax(1).eq(&y).sum_all();
-        correct += hits.item()?;
-    }
-    Ok(correct / data.len() as f32)
 }

@@ -99,7 +99,7 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
         (vec!["--data", "/no/such/folder"], "--data"),
         (vec!["--resume", "--out", no_checkpoint], "--resume"),
     ];
-    let own: [(&str, Bad); 7] = [
+    let own: [(&str, Bad); 8] = [
         (
             "mnist",
             vec![
@@ -169,6 +169,22 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
                 (vec!["--hsic-epochs", "0"], "--hsic-epochs"),
                 (vec!["--target-step", "-1"], "--target-step"),
                 (vec!["--noise", "nan"], "--noise"),
+            ],
+        ),
+        (
+            "unit",
+            vec![
+                (vec!["--private", "0"], "--private"),
+                (vec!["--latent", "0"], "--latent"),
+                (vec!["--d-hidden", "64,0"], "--d-hidden"),
+                (vec!["--weights", "1,2,3"], "--weights"),
+                (vec!["--weights", "10,0.1,100,0.1,-1"], "--weights"),
+                (vec!["--weights", "10,0.1,nan,0.1,100"], "--weights"),
+                (
+                    vec!["--classifier", "/no/such/mlp.safetensors"],
+                    "--classifier",
+                ),
+                (vec!["--digits", "/no/such/digits.csv"], "--digits"),
             ],
         ),
     ];
@@ -284,7 +300,13 @@ fn every_quick_mode_trains_and_logs_a_row_per_epoch_with_the_printed_figures() {
         return;
     }
     let mut failures = Vec::new();
-    for (name, epochs) in [("mnist", 2), ("autoencoder", 2), ("vae", 2), ("gan", 1)] {
+    for (name, epochs) in [
+        ("mnist", 2),
+        ("autoencoder", 2),
+        ("vae", 2),
+        ("gan", 1),
+        ("unit", 1),
+    ] {
         let dir = scratch(&format!("quick-{name}"));
         let mut args = vec!["--quick", "--out", dir.to_str().expect("utf-8")];
         if name == "gan" {
@@ -501,6 +523,20 @@ fn a_run_interrupted_mid_epoch_and_resumed_ends_bit_identical_on_the_cpu_referen
     ];
     resume_matches("mnist", "cpu-epoch", &args, 4);
     resume_matches("mnist", "cpu-mid", &args, 6);
+}
+
+#[test]
+fn a_unit_run_resumed_mid_epoch_keeps_its_place_in_domain_b_and_both_optimizers() {
+    if !gpu_present() {
+        return;
+    }
+    // Its own classifier takes 16 steps first: interrupt the translation run at step 20 of 25.
+    resume_matches(
+        "unit",
+        "unit",
+        &["--quick", "--train-size", "400", "--batch", "16"],
+        20,
+    );
 }
 
 #[test]

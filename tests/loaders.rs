@@ -380,3 +380,51 @@ fn the_digits_csv_reader_names_the_bad_line() {
         Err(Error::Io { .. })
     ));
 }
+
+#[test]
+fn framing_resizes_bilinearly_like_torch_and_centres_on_a_blank_canvas() {
+    let d = Dataset {
+        inputs: vec![0.0, 1.0, 2.0, 3.0],
+        labels: vec![7.0],
+        sample_shape: vec![2, 2],
+        classes: 10,
+    };
+    // torch.nn.functional.interpolate(x, size=4, mode="bilinear", align_corners=False).
+    let want = [
+        [0.0, 0.25, 0.75, 1.0],
+        [0.5, 0.75, 1.25, 1.5],
+        [1.5, 1.75, 2.25, 2.5],
+        [2.0, 2.25, 2.75, 3.0],
+    ];
+    let f = d.framed(4, 6);
+    assert_eq!(
+        (f.sample_shape.clone(), f.labels.clone()),
+        (vec![6, 6], vec![7.0])
+    );
+    for r in 0..6 {
+        for c in 0..6 {
+            let inside = (1..5).contains(&r) && (1..5).contains(&c);
+            let expected = if inside { want[r - 1][c - 1] } else { 0.0 };
+            let got = f.inputs[r * 6 + c];
+            assert!(
+                (got - expected).abs() < 1e-6,
+                "pixel ({r}, {c}): {got}, want {expected}"
+            );
+        }
+    }
+    // The vendored digits keep their ink's total in proportion to the box's area.
+    let uci = Dataset::uci_digits("data/uci-digits/digits.csv.gz").unwrap();
+    let framed = uci.slice(0, 50).framed(20, 28);
+    for (i, (a, b)) in uci
+        .inputs
+        .chunks(64)
+        .zip(framed.inputs.chunks(784))
+        .enumerate()
+    {
+        let (sa, sb) = (a.iter().sum::<f32>() / 64.0, b.iter().sum::<f32>() / 400.0);
+        assert!(
+            (sa - sb).abs() < 0.15 * sa.max(0.05),
+            "digit {i}: mean ink {sa} → {sb}"
+        );
+    }
+}

@@ -167,6 +167,58 @@ impl Dataset {
         self
     }
 
+    /// Every 2-D sample resized to `side`×`side` by bilinear interpolation (sample centres
+    /// aligned, as torch's `interpolate(mode="bilinear", align_corners=False)`) and centred on a
+    /// `canvas`×`canvas` zero background: `uci.framed(20, 28)` draws the 8×8 UCI digits in a
+    /// 20×20 box of a 28×28 image, as MNIST's digits are drawn.
+    #[track_caller]
+    pub fn framed(&self, side: usize, canvas: usize) -> Dataset {
+        let &[h, w] = self.sample_shape.as_slice() else {
+            panic!(
+                "Dataset::framed: samples of shape {:?} are not 2-D images",
+                self.sample_shape
+            )
+        };
+        assert!(
+            side > 0 && side <= canvas,
+            "Dataset::framed: a {side}×{side} box does not fit a {canvas}×{canvas} canvas"
+        );
+        // Source coordinate and the two neighbours' weights of each destination row / column.
+        let taps = |from: usize| -> Vec<(usize, usize, f32)> {
+            (0..side)
+                .map(|d| {
+                    let s = ((d as f32 + 0.5) * from as f32 / side as f32 - 0.5).max(0.0);
+                    let lo = (s.floor() as usize).min(from - 1);
+                    let hi = (lo + 1).min(from - 1);
+                    (lo, hi, s - lo as f32)
+                })
+                .collect()
+        };
+        let (rows, cols) = (taps(h), taps(w));
+        let offset = (canvas - side) / 2;
+        let mut inputs = vec![0.0; self.len() * canvas * canvas];
+        for (src, dst) in self
+            .inputs
+            .chunks_exact(h * w)
+            .zip(inputs.chunks_exact_mut(canvas * canvas))
+        {
+            for (r, &(r0, r1, fr)) in rows.iter().enumerate() {
+                for (c, &(c0, c1, fc)) in cols.iter().enumerate() {
+                    let at = |y: usize, x: usize| src[y * w + x];
+                    let top = at(r0, c0) * (1.0 - fc) + at(r0, c1) * fc;
+                    let bottom = at(r1, c0) * (1.0 - fc) + at(r1, c1) * fc;
+                    dst[(offset + r) * canvas + offset + c] = top * (1.0 - fr) + bottom * fr;
+                }
+            }
+        }
+        Dataset {
+            inputs,
+            labels: self.labels.clone(),
+            sample_shape: vec![canvas, canvas],
+            classes: self.classes,
+        }
+    }
+
     /// Samples `start..start + n` (clamped to the set).
     pub fn slice(&self, start: usize, n: usize) -> Dataset {
         let end = (start + n).min(self.len());

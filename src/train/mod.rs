@@ -83,6 +83,7 @@ use log::{Log, Pace};
 
 use crate::checkpoint::{self, Checkpoint};
 use crate::data::{Dataset, Shard};
+use crate::nn::{Module, Sequential};
 use crate::optim::{Optimizer, Schedule};
 use crate::progress::Progress;
 use crate::{Device, Error, Result, Tensor};
@@ -126,6 +127,55 @@ pub struct State {
     pub tensors: Vec<(String, Tensor)>,
     /// Values stored as text in the checkpoint's metadata, by name.
     pub values: Vec<(String, String)>,
+}
+
+/// A classifier as a [`Task`]: cross-entropy steps, and test accuracy after each epoch (dropout
+/// off while it is measured). `examples/mnist.rs` trains one of these.
+pub struct Classifier {
+    /// Where the model lives.
+    pub dev: Device,
+    /// The model: inputs to class logits.
+    pub model: Sequential,
+    /// Its optimizer.
+    pub opt: Box<dyn Optimizer>,
+    /// Scored after each epoch as `test_accuracy`.
+    pub test: Dataset,
+}
+
+impl Task for Classifier {
+    fn step(&mut self, x: &Tensor, y: &Tensor) -> Result<Vec<(&'static str, Tensor)>> {
+        let loss = self.model.forward(x).cross_entropy(y);
+        self.opt.step(&loss.backward())?; // forward, backward and update: one submit
+        Ok(vec![("loss", loss)])
+    }
+
+    fn evaluate(&mut self, _epoch: usize) -> Result<Vec<Metric>> {
+        self.model.set_training(false);
+        let acc = accuracy(&self.dev, &self.model, &self.test);
+        self.model.set_training(true);
+        Ok(vec![Metric::percent("test_accuracy", acc? as f64)])
+    }
+
+    fn params(&self) -> Vec<(String, Tensor)> {
+        self.model.params()
+    }
+
+    fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {
+        vec![self.opt.as_mut()]
+    }
+}
+
+/// Share of `data` that `model` (inputs to class logits, on `device`) classifies as labelled:
+/// counted on the device in batches of 1,000, one read each.
+pub fn accuracy(device: &Device, model: &impl Module, data: &Dataset) -> Result<f32> {
+    let _no_grad = device.no_grad();
+    let mut correct = 0.0;
+    for batch in data.batches(device, 1000, None) {
+        let (x, y) = batch?;
+        let hits = model.forward(&x).argmax(1).eq(&y).sum_all();
+        correct += hits.item()?;
+    }
+    Ok(correct / data.len().max(1) as f32)
 }
 
 /// One figure of an evaluation: a name (a column of `metrics.csv`) and a value, shown as a
