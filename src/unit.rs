@@ -201,6 +201,23 @@ impl Unit {
         }
     }
 
+    /// Give B's own layers (its encoder's first, its generator's last) A's values, so both
+    /// domains start from the same mapping between images and codes and train apart from there;
+    /// [`Unit::new`] draws them independently. With MLPs nothing else ties a B digit's code to
+    /// the A digit of the same shape (convolutions' locality does, in the paper's networks), so
+    /// `examples/unit.rs` starts alike by default.
+    pub fn start_alike(&self) {
+        let pairs = [
+            (&self.encoder_a, &self.encoder_b),
+            (&self.generator_a, &self.generator_b),
+        ];
+        for (a, b) in pairs {
+            for ((_, pa), (_, pb)) in a.params().iter().zip(b.params()) {
+                pb.assign(pa);
+            }
+        }
+    }
+
     /// The widths it was built with.
     pub fn shape(&self) -> &Shape {
         &self.shape

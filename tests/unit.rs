@@ -196,3 +196,45 @@ fn dev_moved(after: &[(String, Vec<f64>)]) {
         assert_ne!(&values(p), q, "`{name}` did not move in two steps");
     }
 }
+
+#[test]
+fn starting_alike_copies_a_s_own_layers_into_b_s_which_still_train_apart() {
+    let dev = Device::cpu();
+    dev.manual_seed(4);
+    let unit = Unit::new(&dev, &shape());
+    let x = Tensor::rand(&dev, &[3, 12]);
+    let (a, b) = (Domain::A, Domain::B);
+    assert_ne!(
+        values(&unit.translate(a, a, &x)),
+        values(&unit.translate(b, b, &x))
+    );
+    unit.start_alike();
+    // The same values: both domains' autoencoders are one function at the start.
+    assert_eq!(
+        values(&unit.translate(a, a, &x)),
+        values(&unit.translate(b, b, &x))
+    );
+    assert_eq!(
+        values(&unit.translate(a, b, &x)),
+        values(&unit.translate(a, a, &x))
+    );
+    // Separate parameters: a step on A's reconstruction leaves B's own layers where they were.
+    let own_b = |u: &Unit| -> Vec<Vec<f64>> {
+        u.encoder_b
+            .params()
+            .iter()
+            .chain(u.generator_b.params().iter())
+            .map(|(_, p)| values(p))
+            .collect()
+    };
+    let before = own_b(&unit);
+    let loss = unit.translate(a, a, &x).sub(&x).abs().mean_all();
+    Sgd::new(&unit.generator_params(), 0.5)
+        .step(&loss.backward())
+        .unwrap();
+    assert_eq!(before, own_b(&unit));
+    assert_ne!(
+        values(&unit.translate(a, a, &x)),
+        values(&unit.translate(b, b, &x))
+    );
+}
