@@ -15,6 +15,9 @@
 //! - The classifier is `--classifier` (default: the checkpoint of `examples/mnist.rs` in
 //!   `runs/mnist/`); without one, a classifier of the same shape is trained on MNIST first and
 //!   kept in `<out>/classifier/` for later runs.
+//! - The networks are MLPs (784 → 256 own → 256 → 64 shared, and back), B's own layers start
+//!   from A's values (`Unit::start_alike`); the loss weights are the paper's but for λ₀ (GAN),
+//!   lowered from 10 to 1 (with 10, nothing reconstructs in the first thousand steps).
 //! - Each epoch saves `ab_epochNN.png` and `ba_epochNN.png` (rows of inputs, each above its
 //!   translation) and logs the losses and the held-out accuracy of the translations; the
 //!   checkpoint (the six networks, both optimizers, B's data position) goes to `--out`,
