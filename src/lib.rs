@@ -23,7 +23,7 @@
 //!   tests every kernel against the CPU reference and times it, for yours too.
 //! - [`evolve`] (neuroevolution: seed genomes, a GA, OpenAI-ES, CartPole on the device), [`rbm`]
 //!   (RBMs, CD/PCD, AIS, deep belief nets), [`local`] (learning without end-to-end backprop),
-//!   [`adversarial`] (FGSM, BIM, PGD), [`unit`] (unsupervised image-to-image translation).
+//!   [`adversarial`] (FGSM, BIM, PGD), [`unit`](mod@unit) (unsupervised image-to-image translation).
 //! - [`train`]: the training loop the examples share (checkpoints, exact resume, NaN stops,
 //!   metric logs); [`progress`]: how long work reports progress (a terminal bar with feature
 //!   `progress`); `dist` (feature `mpi`): data-parallel training over MPI.
