@@ -148,8 +148,11 @@ struct Translation {
     opt_dis: Adam,
     /// B's training digits (labels removed).
     b_train: Dataset,
-    /// Steps taken: B's batches follow from it (a fresh shuffle of B every pass).
-    b_step: u64,
+    /// B's digits drawn so far, in an endless stream that reshuffles B at every pass (seeded
+    /// by the run's seed and the pass): where the next batch starts.
+    b_drawn: u64,
+    /// The current pass's order of B (derived from `b_drawn`, so not saved).
+    b_order: Option<(u64, Vec<usize>)>,
     seed: u64,
     /// A's test digits and B's held-out digits shown in the pictures.
     shown_a: Tensor,
@@ -163,22 +166,21 @@ struct Translation {
 }
 
 impl Translation {
-    /// B's batch for the current step: position `b_step·batch …` of an endless stream that
-    /// reshuffles B at every pass (seeded by the run's seed and the pass).
-    fn b_batch(&self, n: usize) -> wgrad::Result<Tensor> {
-        let len = self.b_train.len();
+    /// The next `n` digits of B's stream.
+    fn b_batch(&mut self, n: usize) -> wgrad::Result<Tensor> {
+        let len = self.b_train.len() as u64;
         let mut idx = Vec::with_capacity(n);
-        let mut order: Option<(u64, Vec<usize>)> = None;
-        for k in 0..n as u64 {
-            let at = self.b_step * n as u64 + k;
-            let pass = at / len as u64;
-            if order.as_ref().is_none_or(|(p, _)| *p != pass) {
-                let mut o: Vec<usize> = (0..len).collect();
+        for at in self.b_drawn..self.b_drawn + n as u64 {
+            let pass = at / len;
+            if self.b_order.as_ref().is_none_or(|(p, _)| *p != pass) {
+                let mut o: Vec<usize> = (0..len as usize).collect();
                 Rng::new(wgrad::rng::mix(self.seed ^ 0x756e_6974, pass)).shuffle(&mut o);
-                order = Some((pass, o));
+                self.b_order = Some((pass, o));
             }
-            idx.push(order.as_ref().expect("set above").1[(at % len as u64) as usize]);
+            let (_, order) = self.b_order.as_ref().expect("set above");
+            idx.push(order[(at % len) as usize]);
         }
+        self.b_drawn += n as u64;
         Ok(self.b_train.batch(&self.dev, &idx)?.0)
     }
 }
@@ -186,16 +188,16 @@ impl Translation {
 impl Task for Translation {
     fn step(&mut self, a: &Tensor, _: &Tensor) -> wgrad::Result<Vec<(&'static str, Tensor)>> {
         let b = self.b_batch(a.shape()[0])?;
-        self.b_step += 1;
-        let l = self
+        let step = self
             .unit
             .step(&mut self.opt_gen, &mut self.opt_dis, a, &b)?;
+        let l = step.losses;
         Ok(vec![
             ("total", l.total),
             ("rec", l.reconstruction),
             ("cyc", l.cycle),
             ("gan", l.gan),
-            ("dis", l.discriminator),
+            ("dis", step.discriminator),
         ])
     }
 
@@ -245,12 +247,12 @@ impl Task for Translation {
     fn extra_state(&self) -> wgrad::Result<State> {
         Ok(State {
             tensors: vec![],
-            values: vec![("b_step".into(), self.b_step.to_string())],
+            values: vec![("b_drawn".into(), self.b_drawn.to_string())],
         })
     }
 
     fn restore_extra(&mut self, checkpoint: &Checkpoint, path: &Path) -> wgrad::Result<()> {
-        self.b_step = checkpoint.meta(path, "b_step")?;
+        self.b_drawn = checkpoint.meta(path, "b_drawn")?;
         Ok(())
     }
 }
@@ -511,7 +513,8 @@ fn run(args: Args, out: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
         opt_gen,
         opt_dis,
         b_train,
-        b_step: 0,
+        b_drawn: 0,
+        b_order: None,
         seed: args.seed,
         shown_a,
         shown_b,

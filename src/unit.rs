@@ -28,13 +28,15 @@
 //! let mut opt_gen = Adam::new(&unit.generator_params(), 1e-4).betas(0.5, 0.999);
 //! let mut opt_dis = Adam::new(&unit.discriminator_params(), 1e-4).betas(0.5, 0.999);
 //! let (a, b) = (Tensor::rand(&dev, &[4, 16]), Tensor::rand(&dev, &[4, 16]));
-//! let losses = unit.step(&mut opt_gen, &mut opt_dis, &a, &b)?;
-//! assert!(losses.total.item()?.is_finite());
+//! let step = unit.step(&mut opt_gen, &mut opt_dis, &a, &b)?;
+//! assert!(step.losses.total.item()?.is_finite());
 //! assert_eq!(unit.translate(Domain::B, Domain::A, &b).shape(), [4, 16]);
 //! # Ok::<(), wgrad::Error>(())
 //! ```
 
-use crate::nn::generative::{Discriminator, DiscriminatorOptions, set_trainable};
+use crate::nn::generative::{
+    Discriminator, DiscriminatorOptions, discriminator_loss, generator_loss, set_trainable,
+};
 use crate::nn::{Activation, Init, Linear, Module, Params, Sequential, prefixed};
 use crate::optim::Optimizer;
 use crate::{Device, Result, Tensor};
@@ -117,13 +119,18 @@ pub struct Losses {
     pub cycle_kl: Tensor,
     /// The weighted sum the generators minimise.
     pub total: Tensor,
-    /// The discriminators' loss on this step's translations (filled by [`Unit::step`]; zero
-    /// from [`Unit::losses`]).
-    pub discriminator: Tensor,
     /// A → B translations of the batch (for the discriminator step).
     pub ab: Tensor,
     /// B → A translations of the batch.
     pub ba: Tensor,
+}
+
+/// What one [`Unit::step`] trained on.
+pub struct Step {
+    /// The generator side's terms (before the update).
+    pub losses: Losses,
+    /// The discriminators' loss on the step's translations (before their update).
+    pub discriminator: Tensor,
 }
 
 /// Two VAE-GANs with a shared latent space (see the module docs).
@@ -250,13 +257,6 @@ impl Unit {
         self.generate(to, &self.encode(from, x))
     }
 
-    fn discriminator(&self, domain: Domain) -> &Discriminator {
-        match domain {
-            Domain::A => &self.discriminator_a,
-            Domain::B => &self.discriminator_b,
-        }
-    }
-
     /// The generator side's loss terms on a batch `a` of A and a batch `b` of B (the two
     /// batches unpaired, of any sizes). Codes are drawn as μ + ε with ε from the device's
     /// seed stream.
@@ -274,8 +274,8 @@ impl Unit {
         let ba = self.generate(Domain::A, &z_b);
         let reconstruction = l1(&aa, a) + l1(&bb, b);
         let kl = half_mean_square(&mu_a) + half_mean_square(&mu_b);
-        let gan = crate::nn::generative::generator_loss(&self.discriminator_b, &ab)
-            + crate::nn::generative::generator_loss(&self.discriminator_a, &ba);
+        let gan =
+            generator_loss(&self.discriminator_b, &ab) + generator_loss(&self.discriminator_a, &ba);
         let (mu_ab, mu_ba) = (self.encode(Domain::B, &ab), self.encode(Domain::A, &ba));
         let aba = self.generate(Domain::A, &noisy(&mu_ab));
         let bab = self.generate(Domain::B, &noisy(&mu_ba));
@@ -293,7 +293,6 @@ impl Unit {
             cycle,
             cycle_kl,
             total,
-            discriminator: Tensor::scalar(a.device(), 0.0),
             ab,
             ba,
         }
@@ -303,14 +302,12 @@ impl Unit {
     /// translations `fake` (labels 1 and 0, cross-entropy), weighted by λ₀.
     #[track_caller]
     pub fn discriminator_loss(&self, a: &Tensor, b: &Tensor, ba: &Tensor, ab: &Tensor) -> Tensor {
-        let term = |domain: Domain, real: &Tensor, fake: &Tensor| {
-            let d = self.discriminator(domain);
-            let (r, f) = (d.forward(real), d.forward(fake));
-            let ones = Tensor::ones(r.device(), r.shape());
-            let zeros = Tensor::zeros(f.device(), f.shape());
-            r.bce_with_logits(&ones) + f.bce_with_logits(&zeros)
+        let term = |d: &Discriminator, real: &Tensor, fake: &Tensor| {
+            let ones = Tensor::ones(real.device(), &[real.shape()[0], 1]);
+            let zeros = Tensor::zeros(fake.device(), &[fake.shape()[0], 1]);
+            discriminator_loss(d, real, fake, &ones, &zeros)
         };
-        (term(Domain::A, a, ba) + term(Domain::B, b, ab)) * self.weights.gan
+        (term(&self.discriminator_a, a, ba) + term(&self.discriminator_b, b, ab)) * self.weights.gan
     }
 
     /// One training step on batches `a` and `b`: the generators' update (with the
@@ -322,17 +319,19 @@ impl Unit {
         opt_dis: &mut impl Optimizer,
         a: &Tensor,
         b: &Tensor,
-    ) -> Result<Losses> {
+    ) -> Result<Step> {
         let dis = self.discriminator_params();
         set_trainable(&dis, false);
-        let mut losses = self.losses(a, b);
+        let losses = self.losses(a, b);
         let grads = losses.total.backward();
         set_trainable(&dis, true);
         opt_gen.step(&grads)?;
-        let d_loss = self.discriminator_loss(a, b, &losses.ba.detach(), &losses.ab.detach());
-        opt_dis.step(&d_loss.backward())?;
-        losses.discriminator = d_loss;
-        Ok(losses)
+        let discriminator = self.discriminator_loss(a, b, &losses.ba.detach(), &losses.ab.detach());
+        opt_dis.step(&discriminator.backward())?;
+        Ok(Step {
+            losses,
+            discriminator,
+        })
     }
 
     /// The encoders' and generators' parameters, each shared one once.

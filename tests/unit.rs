@@ -167,9 +167,9 @@ fn a_unit_step_runs_the_same_on_lavapipe_and_the_cpu_reference() {
         let mut opt_dis = Sgd::new(&unit.discriminator_params(), 0.05);
         let mut losses = Vec::new();
         for _ in 0..2 {
-            let l = unit.step(&mut opt_gen, &mut opt_dis, &a, &b).unwrap();
-            losses.push(l.total.item().unwrap() as f64);
-            losses.push(l.discriminator.item().unwrap() as f64);
+            let step = unit.step(&mut opt_gen, &mut opt_dis, &a, &b).unwrap();
+            losses.push(step.losses.total.item().unwrap() as f64);
+            losses.push(step.discriminator.item().unwrap() as f64);
         }
         let params: Vec<(String, Vec<f64>)> = unit
             .params()
