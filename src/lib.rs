@@ -68,6 +68,7 @@ pub use device::{Device, NoGradGuard};
 pub use error::{Error, Result};
 pub use gpu::{DeviceOptions, GpuStats, ProfileEntry};
 #[doc(hidden)]
+pub use ops::conv::Conv;
 pub use ops::matmul::Variant;
 pub use tensor::Tensor;
 

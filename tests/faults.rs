@@ -13,7 +13,7 @@ use std::time::Duration;
 use wgrad::nn::{self, Activation, Init, Module};
 use wgrad::op::{Input, Kernel, Layout, Op, Shader};
 use wgrad::optim::{Adam, Optimizer};
-use wgrad::{Device, DeviceOptions, Error, Tensor};
+use wgrad::{Conv, Device, DeviceOptions, Error, Tensor};
 
 fn devices() -> Vec<Device> {
     let mut d = vec![Device::cpu()];
@@ -545,7 +545,17 @@ fn grids_over_a_tiny_per_dimension_limit_are_split_over_y_and_z() {
         let a = Tensor::uniform(d, &[70, 33], -1.0, 1.0);
         let b = Tensor::uniform(d, &[33, 90], -1.0, 1.0);
         let y = x.tanh() * &x + 0.5;
-        let loss = y.sum_all().add(&rows.softmax().square().sum_all());
+        // A convolution of 8 tiles and a pooling of 10 workgroups.
+        let image = Tensor::uniform(d, &[2, 3, 40, 40], -1.0, 1.0).requires_grad_();
+        let kernel = Tensor::uniform(d, &[40, 3, 3, 3], -1.0, 1.0).requires_grad_();
+        let small = image.narrow(2, 0, 9).narrow(3, 0, 9);
+        let conv = small.conv2d(&kernel, None, Conv::default());
+        let pooled = image.max_pool2d(2, 2, 0);
+        let loss = y
+            .sum_all()
+            .add(&rows.softmax().square().sum_all())
+            .add(&conv.square().sum_all())
+            .add(&pooled.square().sum_all());
         let g = loss.backward();
         vec![
             values(&y),
@@ -553,6 +563,10 @@ fn grids_over_a_tiny_per_dimension_limit_are_split_over_y_and_z() {
             values(&rows.log_softmax()),
             values(&a.matmul(&b)),
             values(g.wrt(&x)),
+            values(&conv),
+            values(&pooled),
+            values(g.wrt(&image)),
+            values(g.wrt(&kernel)),
         ]
     };
     let (got, want) = (run(&dev), run(&cpu));
@@ -571,6 +585,35 @@ fn grids_over_a_tiny_per_dimension_limit_are_split_over_y_and_z() {
             )
         }
         other => panic!("expected TooLarge, got {:?}", other.map(|v| v.len())),
+    }
+}
+
+/// A convolution's weight gradient sums over every image and output pixel: past llvmpipe's
+/// loop limit it is split over images (many images) or over output rows (one large image), and
+/// agrees with the CPU reference.
+#[test]
+fn conv_weight_gradients_longer_than_a_kernel_loop_are_split_and_right() {
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Device::cpu();
+    // 20 images of 58 × 58 outputs (67,280 terms), and one of 258 × 258 (66,564).
+    for (x_shape, w_shape) in [
+        ([20, 1, 60, 60], [2, 1, 3, 3]),
+        ([1, 1, 260, 260], [1, 1, 3, 3]),
+    ] {
+        let run = |d: &Device| -> Vec<f32> {
+            d.manual_seed(5);
+            let x = Tensor::uniform(d, &x_shape, -1.0, 1.0);
+            let w = Tensor::uniform(d, &w_shape, -1.0, 1.0).requires_grad_();
+            let loss = x.conv2d(&w, None, Conv::default()).square().sum_all() * 1e-4;
+            values(loss.backward().wrt(&w))
+        };
+        assert_close(
+            &format!("d weight of x {x_shape:?}"),
+            &run(&gpu),
+            &run(&cpu),
+            1e-5,
+            1e-3,
+        );
     }
 }
 

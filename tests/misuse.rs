@@ -3,7 +3,7 @@
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
-use wgrad::{Device, Tensor};
+use wgrad::{Conv, Device, Tensor};
 
 /// Run `f`, expect a panic whose message contains every piece of `want` and whose location is
 /// this file (the caller's line, not the library's).
@@ -105,6 +105,55 @@ fn shape_misuse_names_the_op_and_both_shapes_at_the_callers_line() {
         }),
         panics_here("item of a vector", &["item", "[2, 3]"], || {
             let _ = a.item();
+        }),
+        panics_here(
+            "conv2d channels",
+            &["conv2d", "[1, 3, 8, 8]", "[4, 2, 3, 3]"],
+            || {
+                Tensor::zeros(&dev, &[1, 3, 8, 8]).conv2d(
+                    &Tensor::zeros(&dev, &[4, 2, 3, 3]),
+                    None,
+                    Conv::default(),
+                );
+            },
+        ),
+        panics_here("conv2d kernel", &["conv2d", "[5, 5]", "[2, 2]"], || {
+            Tensor::zeros(&dev, &[1, 1, 2, 2]).conv2d(
+                &Tensor::zeros(&dev, &[1, 1, 5, 5]),
+                None,
+                Conv::default(),
+            );
+        }),
+        panics_here("conv2d rank", &["conv2d", "[2, 3]"], || {
+            a.conv2d(&Tensor::zeros(&dev, &[1, 1, 1, 1]), None, Conv::default());
+        }),
+        panics_here(
+            "conv_transpose2d",
+            &["conv_transpose2d", "[1, 3, 4, 4]", "[2, 2, 3, 3]"],
+            || {
+                Tensor::zeros(&dev, &[1, 3, 4, 4]).conv_transpose2d(
+                    &Tensor::zeros(&dev, &[2, 2, 3, 3]),
+                    None,
+                    Conv::default(),
+                );
+            },
+        ),
+        panics_here(
+            "max_pool2d padding",
+            &["max_pool2d", "padding [2, 2]", "[3, 3]"],
+            || {
+                Tensor::zeros(&dev, &[1, 1, 8, 8]).max_pool2d(3, 1, 2);
+            },
+        ),
+        panics_here(
+            "batch_norm weight",
+            &["batch_norm", "[4]", "[2, 3]"],
+            || {
+                a.batch_norm(None, None, Some(&b), None, true, 0.1, 1e-5);
+            },
+        ),
+        panics_here("layer_norm", &["layer_norm", "[4]", "[3]"], || {
+            a.layer_norm(1, Some(&b), None, 1e-5);
         }),
     ];
     let failures: Vec<String> = checks.into_iter().filter_map(Result::err).collect();

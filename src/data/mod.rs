@@ -167,6 +167,19 @@ impl Dataset {
         self
     }
 
+    /// The same set with each 2-D sample `[h, w]` as one channel `[1, h, w]` (inputs for a
+    /// convnet, whose layers read `[n, c, h, w]`).
+    #[track_caller]
+    pub fn single_channel(mut self) -> Dataset {
+        assert!(
+            self.sample_shape.len() == 2,
+            "single_channel: samples of shape {:?} are not 2-D images",
+            self.sample_shape
+        );
+        self.sample_shape.insert(0, 1);
+        self
+    }
+
     /// Every 2-D sample resized to `side`×`side` by bilinear interpolation (sample centres
     /// aligned, as torch's `interpolate(mode="bilinear", align_corners=False)`) and centred on a
     /// `canvas`×`canvas` zero background: `uci.framed(20, 28)` draws the 8×8 UCI digits in a

@@ -14,6 +14,9 @@ pub enum Init {
     HeUniform,
     /// He/Kaiming for ReLU: N(0, σ²), σ = √(2 / fan_in).
     HeNormal,
+    /// PyTorch's default for linear and convolution layers, weights and biases alike:
+    /// U(−a, a), a = 1/√fan_in (Kaiming uniform with a = √5).
+    TorchDefault,
     /// All zeros.
     Zeros,
     /// Every value the same.
@@ -45,6 +48,10 @@ impl Init {
                 Tensor::uniform(device, shape, -a, a)
             }
             Init::HeNormal => Tensor::normal(device, shape, 0.0, (2.0 / fi).sqrt()),
+            Init::TorchDefault => {
+                let a = 1.0 / fi.sqrt();
+                Tensor::uniform(device, shape, -a, a)
+            }
             Init::Zeros => Tensor::zeros(device, shape),
             Init::Constant(c) => Tensor::full(device, shape, c),
             Init::Uniform(lo, hi) => Tensor::uniform(device, shape, lo, hi),
@@ -62,10 +69,11 @@ impl std::str::FromStr for Init {
             "xavier-normal" => Init::XavierNormal,
             "he" | "he-uniform" | "kaiming" => Init::HeUniform,
             "he-normal" => Init::HeNormal,
+            "torch" | "torch-default" => Init::TorchDefault,
             "zeros" => Init::Zeros,
             _ => {
                 return Err(format!(
-                    "unknown init `{s}` (xavier, xavier-normal, he, he-normal, zeros)"
+                    "unknown init `{s}` (xavier, xavier-normal, he, he-normal, torch, zeros)"
                 ));
             }
         })

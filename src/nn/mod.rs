@@ -2,8 +2,10 @@
 //! naming, so checkpoints line up). A parameter is a `Tensor` handle: two modules holding the
 //! same handle share it, and its gradients from both add up.
 
+pub mod conv;
 pub mod generative;
 mod init;
+pub mod norm;
 pub mod per_sample;
 
 use std::cell::Cell;
@@ -33,7 +35,22 @@ pub trait Module {
         Vec::new()
     }
 
-    /// Switch between training and evaluation behaviour (dropout); no-op by default.
+    /// Named state that is not trained but belongs to the model (batch norm's running
+    /// statistics): saved in checkpoints beside the parameters, never handed to an optimizer.
+    fn buffers(&self) -> Params {
+        Vec::new()
+    }
+
+    /// Parameters then buffers, as PyTorch's `state_dict` lists them: what a checkpoint of
+    /// the model holds.
+    fn state_dict(&self) -> Params {
+        let mut p = self.params();
+        p.extend(self.buffers());
+        p
+    }
+
+    /// Switch between training and evaluation behaviour (dropout, batch norm); no-op by
+    /// default.
     fn set_training(&self, on: bool) {
         let _ = on;
     }
@@ -302,6 +319,28 @@ impl Module for Sequential {
         let mut out = Vec::new();
         for (i, l) in self.layers.iter().enumerate() {
             out.extend(l.params().into_iter().map(|(n, t)| (format!("{i}.{n}"), t)));
+        }
+        out
+    }
+    fn buffers(&self) -> Params {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            out.extend(
+                l.buffers()
+                    .into_iter()
+                    .map(|(n, t)| (format!("{i}.{n}"), t)),
+            );
+        }
+        out
+    }
+    fn state_dict(&self) -> Params {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            out.extend(
+                l.state_dict()
+                    .into_iter()
+                    .map(|(n, t)| (format!("{i}.{n}"), t)),
+            );
         }
         out
     }

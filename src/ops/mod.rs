@@ -3,9 +3,12 @@
 //! copied into contiguous tensors for the ops that do not read strides.
 
 pub(crate) mod binary;
+pub(crate) mod conv;
 mod custom;
 pub mod matmul;
+mod norm;
 mod operators;
+pub(crate) mod pool;
 pub(crate) mod random;
 pub(crate) mod reduce;
 pub(crate) mod shape;

@@ -98,7 +98,8 @@ pub trait Task {
     /// per-epoch pictures.
     fn evaluate(&mut self, epoch: usize) -> Result<Vec<Metric>>;
 
-    /// The model's parameters, saved under their names (so the checkpoint loads in PyTorch).
+    /// The model's parameters and buffers (`Module::state_dict`), saved under their names (so
+    /// the checkpoint loads in PyTorch).
     fn params(&self) -> Vec<(String, Tensor)>;
 
     /// The optimizers: the loop sets their learning rate from the schedule each epoch, and saves
@@ -157,7 +158,7 @@ impl Task for Classifier {
     }
 
     fn params(&self) -> Vec<(String, Tensor)> {
-        self.model.params()
+        self.model.state_dict()
     }
 
     fn optimizers(&mut self) -> Vec<&mut dyn Optimizer> {

@@ -5,7 +5,7 @@
 use wgrad::check::{Case, Input};
 use wgrad::nn::Activation;
 use wgrad::optim::{Adam, Optimizer, Rprop, Sgd};
-use wgrad::{Grads, Tensor, Variant};
+use wgrad::{Conv, Grads, Tensor, Variant};
 
 // Short names for the input kinds, so each row fits on a line.
 fn x(shape: &[usize]) -> Input {
@@ -394,6 +394,135 @@ pub fn cases() -> Vec<Case> {
         "bce_with_logits",
         vec![x(&[8]), fixed(pos(&[8]))],
         |_, v| v[0].bce_with_logits(&v[1].affine(0.5, -0.2)),
+    ));
+
+    // Convolutions (every geometry argument, groups, 1×1 and whole-image kernels, stride past
+    // the kernel, one-sided padding through `pad`, tiles past 32 rows and columns), their
+    // transpose, pooling and normalisation.
+    type Cv = fn() -> Conv;
+    let convs: [(&[usize], &[usize], Cv); 10] = [
+        (&[2, 3, 5, 6], &[4, 3, 3, 3], Conv::default),
+        (&[2, 3, 7, 7], &[5, 3, 3, 3], || {
+            Conv::default().stride(2).padding(1)
+        }),
+        (&[1, 2, 7, 8], &[3, 2, 3, 2], || Conv {
+            stride: [1, 2],
+            padding: [2, 1],
+            dilation: [2, 1],
+            ..Conv::default()
+        }),
+        (&[2, 4, 5, 5], &[6, 2, 3, 3], || {
+            Conv::default().padding(1).groups(2)
+        }),
+        (&[1, 3, 5, 5], &[3, 1, 3, 3], || Conv::default().groups(3)),
+        (&[2, 5, 3, 3], &[7, 5, 1, 1], Conv::default),
+        (&[2, 2, 4, 4], &[3, 2, 4, 4], Conv::default),
+        (&[1, 2, 7, 7], &[2, 2, 2, 2], || Conv::default().stride(3)),
+        (&[2, 3, 9, 9], &[40, 3, 3, 3], || Conv::default().padding(1)),
+        (&[1, 1, 1, 1], &[2, 1, 1, 1], Conv::default),
+    ];
+    for (xs, ws, conv) in convs {
+        let bias = x(&ws[..1]);
+        t.push(Case::new(
+            "conv2d",
+            vec![x(xs), x(ws), bias],
+            move |_, v| v[0].conv2d(&v[1], Some(&v[2]), conv()),
+        ));
+    }
+    t.push(Case::new(
+        "conv2d",
+        vec![x(&[1, 2, 4, 4]), x(&[3, 2, 2, 3])],
+        |_, v| {
+            v[0].pad(2, 1, 0)
+                .pad(3, 0, 2)
+                .conv2d(&v[1], None, Conv::default())
+        },
+    ));
+    let transposes: [(&[usize], &[usize], Cv); 3] = [
+        (&[2, 3, 4, 4], &[3, 2, 3, 3], || {
+            Conv::default().stride(2).padding(1).output_padding(1)
+        }),
+        (&[1, 4, 3, 3], &[4, 3, 3, 3], || Conv::default().groups(2)),
+        (&[1, 2, 3, 3], &[2, 2, 2, 2], || {
+            Conv::default().dilation(2).stride(2)
+        }),
+    ];
+    for (xs, ws, conv) in transposes {
+        let bias = x(&[ws[1] * conv().groups]);
+        t.push(Case::new(
+            "conv_transpose2d",
+            vec![x(xs), x(ws), bias],
+            move |_, v| v[0].conv_transpose2d(&v[1], Some(&v[2]), conv()),
+        ));
+    }
+    for (xs, k, s, p) in [
+        (&[2, 3, 6, 6][..], 2, 2, 0),
+        (&[1, 2, 7, 7], 3, 2, 1),
+        (&[1, 1, 5, 5], 3, 1, 0),
+        (&[1, 2, 7, 8], 2, 3, 1),
+    ] {
+        t.push(Case::new("max_pool2d", vec![x(xs)], move |_, v| {
+            v[0].max_pool2d(k, s, p)
+        }));
+    }
+    t.push(Case::new(
+        "max_pool2d",
+        vec![x(&[4, 16, 28, 28])],
+        |_, v| v[0].max_pool2d(2, 2, 0),
+    ));
+    for (xs, k, s, p) in [(&[2, 3, 6, 6][..], 2, 2, 0), (&[1, 2, 7, 7], 3, 2, 1)] {
+        t.push(Case::new("avg_pool2d", vec![x(xs)], move |_, v| {
+            v[0].avg_pool2d(k, s, p)
+        }));
+    }
+    t.push(Case::new(
+        "global_avg_pool2d",
+        vec![x(&[2, 3, 4, 5])],
+        |_, v| v[0].global_avg_pool2d(),
+    ));
+    t.push(Case::new(
+        "upsample_nearest2d",
+        vec![x(&[1, 2, 3, 4])],
+        |_, v| v[0].upsample_nearest2d(2),
+    ));
+    t.push(Case::new(
+        "batch_norm",
+        vec![x(&[4, 3, 2, 2]), x(&[3]), x(&[3])],
+        |_, v| v[0].batch_norm(None, None, Some(&v[1]), Some(&v[2]), true, 0.1, 1e-5),
+    ));
+    t.push(Case::new("batch_norm", vec![x(&[6, 4])], |_, v| {
+        v[0].batch_norm(None, None, None, None, true, 0.1, 1e-5)
+    }));
+    t.push(Case::new(
+        "batch_norm",
+        vec![
+            x(&[3, 2, 2, 2]),
+            fixed(x(&[2])),
+            fixed(pos(&[2])),
+            x(&[2]),
+            x(&[2]),
+        ],
+        |_, v| {
+            v[0].batch_norm(
+                Some(&v[1]),
+                Some(&v[2]),
+                Some(&v[3]),
+                Some(&v[4]),
+                false,
+                0.1,
+                1e-5,
+            )
+        },
+    ));
+    t.push(Case::new(
+        "layer_norm",
+        vec![x(&[3, 4, 5]), x(&[5]), x(&[5])],
+        |_, v| v[0].layer_norm(1, Some(&v[1]), Some(&v[2]), 1e-5),
+    ));
+    t.push(Case::new(
+        "layer_norm",
+        vec![x(&[2, 4, 5]), x(&[4, 5]), x(&[4, 5])],
+        |_, v| v[0].layer_norm(2, Some(&v[1]), Some(&v[2]), 1e-5),
     ));
 
     // Random numbers: the same seed must give the same values on every backend.
