@@ -99,7 +99,17 @@ fn every_example_refuses_bad_options_with_exit_code_2_naming_the_option() {
         (vec!["--data", "/no/such/folder"], "--data"),
         (vec!["--resume", "--out", no_checkpoint], "--resume"),
     ];
-    let own: [(&str, Bad); 8] = [
+    let own: [(&str, Bad); 9] = [
+        (
+            "cnn",
+            vec![
+                (vec!["--channels", "0"], "--channels"),
+                (vec!["--channels", "8,8,8,8,8"], "--channels"),
+                (vec!["--hidden", "0"], "--hidden"),
+                (vec!["--dropout", "1"], "--dropout"),
+                (vec!["--data", "cifar"], "--data"),
+            ],
+        ),
         (
             "mnist",
             vec![
@@ -302,6 +312,7 @@ fn every_quick_mode_trains_and_logs_a_row_per_epoch_with_the_printed_figures() {
     let mut failures = Vec::new();
     for (name, epochs) in [
         ("mnist", 2),
+        ("cnn", 1),
         ("autoencoder", 2),
         ("vae", 2),
         ("gan", 1),

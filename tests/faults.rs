@@ -617,6 +617,31 @@ fn conv_weight_gradients_longer_than_a_kernel_loop_are_split_and_right() {
     }
 }
 
+/// A batch whose column matrix would not fit one storage binding (4 images of 16 × 256 × 256
+/// read by a 3 × 3 kernel: 149 MB of columns, over lavapipe's 128 MiB) is convolved in parts,
+/// forward and backward, and agrees with the CPU reference.
+#[test]
+fn a_convolution_whose_columns_exceed_a_binding_runs_in_parts_and_is_right() {
+    let Some(gpu) = common::gpu() else { return };
+    let cpu = Device::cpu();
+    let run = |d: &Device| -> Vec<Vec<f32>> {
+        d.manual_seed(9);
+        let x = Tensor::uniform(d, &[4, 16, 256, 256], -1.0, 1.0).requires_grad_();
+        let w = Tensor::uniform(d, &[2, 16, 3, 3], -1.0, 1.0).requires_grad_();
+        let y = x.conv2d(&w, None, Conv::default());
+        let g = (y.square().sum_all() * 1e-4).backward();
+        vec![
+            values(&y.narrow(2, 250, 4)),
+            values(&g.wrt(&x).narrow(2, 0, 3)),
+            values(g.wrt(&w)),
+        ]
+    };
+    let (got, want) = (run(&gpu), run(&cpu));
+    for (what, (g, w)) in ["y", "d x", "d w"].iter().zip(got.iter().zip(&want)) {
+        assert_close(what, g, w, 1e-5, 1e-3);
+    }
+}
+
 /// Ops whose kernels loop over an axis longer than llvmpipe runs a loop (65,535 iterations; it
 /// stops there without a word) agree with the CPU reference, forward and backward.
 #[test]

@@ -1,31 +1,34 @@
 // conv/conv2d_weight_grad.wgsl — dw = ∂(conv2d)/∂weight applied to dy (joined with
-// conv/_common.wgsl): a = x [n, c, h, w], b = dy [n, o, oh, ow], out = dw [o, cg, kh, kw].
-// Rows are the group's output channels o', columns its weight taps (c', a, b), terms the
-// output pixels (n, i, j) of images n0.. and output rows oh0..oh1 (longer sums are split into
-// such slices on the host):
+// conv/_common.wgsl): a = x [n, c, h, w], b = dy laid out [n, oh, ow, o] (channels
+// contiguous), out = dw laid out [groups, cg·kh·kw, og]. Rows are the group's weight taps
+// (c', a, b), columns its output channels o', terms the output pixels (n, i, j) of images n0..
+// and output rows oh0..oh1 (longer sums are split into such slices on the host):
 //   dw(g·og + o', c', a, b) = Σ dy(n, g·og + o', i, j) · x(n, g·cg + c', i·sh − ph + a·dh, j·sw − pw + b·dw)
 
-// Column `col`: its input plane within the group, and its tap's offset from the window corner.
-struct Tap {
-    plane: u32,
-    dy: i32,
-    dx: i32,
+// The 8 rows of a block: each tap's input plane within the image, and its offset from the
+// window's corner.
+struct Rows {
+    plane: array<u32, 8>,
+    dy: array<i32, 8>,
+    dx: array<i32, 8>,
 }
 
-fn tap_of(g: u32, col: u32) -> Tap {
-    let c = min(col, p.cols - 1u);
+fn rows_of(g: u32, row0: u32) -> Rows {
+    var r: Rows;
     let taps = p.kh * p.kw;
-    let s = c % taps;
-    return Tap(
-        (g * p.cg + c / taps) * p.h * p.w,
-        i32((s / p.kw) * p.dh) - i32(p.ph),
-        i32((s % p.kw) * p.dw) - i32(p.pw),
-    );
+    for (var i = 0u; i < 8u; i++) {
+        let e = min(row0 + i, p.rows - 1u);
+        let s = e % taps;
+        r.plane[i] = (g * p.cg + e / taps) * p.h * p.w;
+        r.dy[i] = i32((s / p.kw) * p.dh) - i32(p.ph);
+        r.dx[i] = i32((s % p.kw) * p.dw) - i32(p.pw);
+    }
+    return r;
 }
 
 fn store(g: u32, row: u32, col: u32, v: f32) {
     if row < p.rows && col < p.cols {
-        out[(g * p.og + row) * p.cols + col] = v;
+        out[(g * p.rows + row) * p.cols + col] = v;
     }
 }
 
@@ -40,55 +43,49 @@ fn main(
         return;
     }
     let g = t.x;
-    let ohw = p.oh * p.ow;
-    // dy(n, g·og + o', i, j) = b[n·o·ohw + (g·og + o')·ohw + i·ow + j]
-    let r0 = (g * p.og + min(t.y, p.rows - 1u)) * ohw;
-    let r1 = (g * p.og + min(t.y + 1u, p.rows - 1u)) * ohw;
-    let r2 = (g * p.og + min(t.y + 2u, p.rows - 1u)) * ohw;
-    let r3 = (g * p.og + min(t.y + 3u, p.rows - 1u)) * ohw;
-    let k0 = tap_of(g, t.z);
-    let k1 = tap_of(g, t.z + 8u);
-    let k2 = tap_of(g, t.z + 16u);
-    let k3 = tap_of(g, t.z + 24u);
-    var c0 = vec4<f32>(0.0);
-    var c1 = vec4<f32>(0.0);
-    var c2 = vec4<f32>(0.0);
-    var c3 = vec4<f32>(0.0);
-    // The term's image offsets (in dy and in x) and its output pixel, stepped without division.
-    var yimg = p.n0 * p.o * ohw;
+    let r = rows_of(g, t.y);
+    let bc = columns8(g * p.og, t.z);
+    var acc: Rows8;
+    // The term's offsets (its dy pixel, its x image) and output pixel, stepped without division.
+    var pix = ((p.n0 * p.oh + p.oh0) * p.ow) * p.o;
     var ximg = p.n0 * p.c * p.h * p.w;
     var i = p.oh0;
     var j = 0u;
+    let skip = (p.oh - (p.oh1 - p.oh0)) * p.ow * p.o;
     for (var q = 0u; q < p.k; q++) {
-        let at = yimg + i * p.ow + j;
-        let dyv = vec4<f32>(b[at + r0], b[at + r1], b[at + r2], b[at + r3]);
+        let b0 = vec4<f32>(b[bc[0] + pix], b[bc[1] + pix], b[bc[2] + pix], b[bc[3] + pix]);
+        let b1 = vec4<f32>(b[bc[4] + pix], b[bc[5] + pix], b[bc[6] + pix], b[bc[7] + pix]);
         let y0 = i32(i * p.sh);
         let x0 = i32(j * p.sw);
-        let xv = vec4<f32>(
-            pixel_a(ximg + k0.plane, y0 + k0.dy, x0 + k0.dx),
-            pixel_a(ximg + k1.plane, y0 + k1.dy, x0 + k1.dx),
-            pixel_a(ximg + k2.plane, y0 + k2.dy, x0 + k2.dx),
-            pixel_a(ximg + k3.plane, y0 + k3.dy, x0 + k3.dx),
+        let a0 = vec4<f32>(
+            pixel_a(ximg + r.plane[0], y0 + r.dy[0], x0 + r.dx[0]),
+            pixel_a(ximg + r.plane[1], y0 + r.dy[1], x0 + r.dx[1]),
+            pixel_a(ximg + r.plane[2], y0 + r.dy[2], x0 + r.dx[2]),
+            pixel_a(ximg + r.plane[3], y0 + r.dy[3], x0 + r.dx[3]),
         );
-        c0 += dyv.x * xv;
-        c1 += dyv.y * xv;
-        c2 += dyv.z * xv;
-        c3 += dyv.w * xv;
+        let a1 = vec4<f32>(
+            pixel_a(ximg + r.plane[4], y0 + r.dy[4], x0 + r.dx[4]),
+            pixel_a(ximg + r.plane[5], y0 + r.dy[5], x0 + r.dx[5]),
+            pixel_a(ximg + r.plane[6], y0 + r.dy[6], x0 + r.dx[6]),
+            pixel_a(ximg + r.plane[7], y0 + r.dy[7], x0 + r.dx[7]),
+        );
+        acc = outer_rows8(acc, a0, a1, b0, b1);
+        pix += p.o;
         j += 1u;
         if j == p.ow {
             j = 0u;
             i += 1u;
             if i == p.oh1 {
                 i = p.oh0;
-                yimg += p.o * ohw;
+                pix += skip;
                 ximg += p.c * p.h * p.w;
             }
         }
     }
-    var rows = array<vec4<f32>, 4>(c0, c1, c2, c3);
-    for (var r = 0u; r < 4u; r++) {
-        for (var s = 0u; s < 4u; s++) {
-            store(g, t.y + r, t.z + 8u * s, rows[r][s]);
+    for (var e = 0u; e < 8u; e++) {
+        var v = block_row(acc, e);
+        for (var s = 0u; s < 8u; s++) {
+            store(g, t.y + e, t.z + 8u * s, v[s]);
         }
     }
 }

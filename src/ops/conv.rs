@@ -23,8 +23,11 @@ static WEIGHT_GRAD: Shader = shader!(
     "conv/conv2d_weight_grad.wgsl"
 );
 
-/// Output tile of the convolution kernels (rows and columns).
-const TILE: usize = 32;
+static IM2COL: Shader = shader!("cols/im2col", "cols/_cols.wgsl", "cols/im2col.wgsl");
+static COL2IM: Shader = shader!("cols/col2im", "cols/_cols.wgsl", "cols/col2im.wgsl");
+
+/// Output tile of the implicit-product kernels (rows and columns).
+const TILE: usize = 64;
 
 /// How a 2-D convolution moves over its input, as PyTorch's `conv2d` arguments: `stride`,
 /// zero `padding` on both sides, `dilation`, `groups`, and for `conv_transpose2d` only,
@@ -156,6 +159,22 @@ enum Kind {
     },
 }
 
+/// Where one term of a convolution reads and writes: x, y, y laid out `[n, oh, ow, o]`, the
+/// weight laid out `[groups, cg·kh·kw, og]` (the forward product's and the weight gradient's
+/// layout) and `[groups, og·kh·kw, cg]` (the input gradient's).
+struct At {
+    x: usize,
+    y: usize,
+    y_last: usize,
+    w_cols: usize,
+    w_rows: usize,
+}
+
+/// One of the three products. The forward product reads the weight laid out
+/// `[groups, cg·kh·kw, og]`, the input gradient `[groups, og·kh·kw, cg]`, and the weight
+/// gradient reads dy laid out `[n, oh, ow, o]` and writes `[groups, cg·kh·kw, og]`: each
+/// kernel's second operand is contiguous along its columns. The host converts (small copies of
+/// the weights, one of dy).
 struct ConvOp {
     kind: Kind,
     g: Geom,
@@ -204,7 +223,7 @@ impl ConvOp {
             Kind::Forward => (g.n * g.oh * g.ow, g.og(), g.cg() * taps),
             Kind::InputGrad => (g.n * g.h * g.w, g.cg(), g.og() * taps),
             Kind::WeightGrad { n0, n1, oh0, oh1 } => {
-                (g.og(), g.cg() * taps, (n1 - n0) * (oh1 - oh0) * g.ow)
+                (g.cg() * taps, g.og(), (n1 - n0) * (oh1 - oh0) * g.ow)
             }
         }
     }
@@ -228,19 +247,15 @@ impl Op for ConvOp {
             dilation: [dh, dw],
             ..
         } = g.conv;
-        let x_at = |n: usize, c: usize, y: usize, x: usize| ((n * g.c + c) * g.h + y) * g.w + x;
-        let y_at = |n: usize, o: usize, i: usize, j: usize| ((n * g.o + o) * g.oh + i) * g.ow + j;
-        let w_at = |o: usize, c: usize, a: usize, b: usize| ((o * cg + c) * g.kh + a) * g.kw + b;
+        let taps = g.kh * g.kw;
         let out = &mut *outs[0];
         out.fill(0.0);
         // Every (image, output channel, output pixel, input channel, tap) term of the
-        // convolution, handed to `term` with the three positions it links.
-        let each = |n_range: (usize, usize),
-                    i_range: (usize, usize),
-                    term: &mut dyn FnMut(usize, usize, usize)| {
+        // convolution, handed to `term` with where it reads and writes in each layout.
+        let each = |n_range: (usize, usize), i_range: (usize, usize), term: &mut dyn FnMut(&At)| {
             for n in n_range.0..n_range.1 {
                 for o in 0..g.o {
-                    let grp = o / og;
+                    let (grp, og_o) = (o / og, o % og);
                     for i in i_range.0..i_range.1 {
                         for j in 0..g.ow {
                             for c in 0..cg {
@@ -249,13 +264,17 @@ impl Op for ConvOp {
                                         continue;
                                     };
                                     for b in 0..g.kw {
-                                        if let Some(x) = Geom::source(j, b, sw, pw, dw, g.w) {
-                                            term(
-                                                x_at(n, grp * cg + c, y, x),
-                                                y_at(n, o, i, j),
-                                                w_at(o, c, a, b),
-                                            );
-                                        }
+                                        let Some(x) = Geom::source(j, b, sw, pw, dw, g.w) else {
+                                            continue;
+                                        };
+                                        let tap = a * g.kw + b;
+                                        term(&At {
+                                            x: ((n * g.c + grp * cg + c) * g.h + y) * g.w + x,
+                                            y: ((n * g.o + o) * g.oh + i) * g.ow + j,
+                                            y_last: ((n * g.oh + i) * g.ow + j) * g.o + o,
+                                            w_cols: ((grp * cg + c) * taps + tap) * og + og_o,
+                                            w_rows: ((grp * og + og_o) * taps + tap) * cg + c,
+                                        });
                                     }
                                 }
                             }
@@ -267,8 +286,8 @@ impl Op for ConvOp {
         match self.kind {
             Kind::Forward => {
                 let (x, w) = (ins[0].values, ins[1].values);
-                each((0, g.n), (0, g.oh), &mut |xi, yi, wi| {
-                    out[yi] += x[xi] * w[wi]
+                each((0, g.n), (0, g.oh), &mut |t| {
+                    out[t.y] += x[t.x] * w[t.w_cols]
                 });
                 if self.has_bias {
                     for (e, v) in out.iter_mut().enumerate() {
@@ -278,14 +297,14 @@ impl Op for ConvOp {
             }
             Kind::InputGrad => {
                 let (dy, w) = (ins[0].values, ins[1].values);
-                each((0, g.n), (0, g.oh), &mut |xi, yi, wi| {
-                    out[xi] += dy[yi] * w[wi]
+                each((0, g.n), (0, g.oh), &mut |t| {
+                    out[t.x] += dy[t.y] * w[t.w_rows]
                 });
             }
             Kind::WeightGrad { n0, n1, oh0, oh1 } => {
                 let (x, dy) = (ins[0].values, ins[1].values);
-                each((n0, n1), (oh0, oh1), &mut |xi, yi, wi| {
-                    out[wi] += dy[yi] * x[xi]
+                each((n0, n1), (oh0, oh1), &mut |t| {
+                    out[t.w_cols] += dy[t.y_last] * x[t.x]
                 });
             }
         }
@@ -347,19 +366,24 @@ impl Op for ConvOp {
         let (a, b, gr) = (&ctx.inputs[0], &ctx.inputs[1], ctx.grad);
         let g = self.g;
         match self.kind {
+            // y = conv(x, w): dx = T(gr, w), dw = W(x, gr), dbias = gr summed per channel.
             Kind::Forward => {
-                let dx = ctx.needs[0].then(|| input_grad(gr, b, g));
-                let dw = ctx.needs[1].then(|| weight_grad(a, gr, g));
+                let w = g.weight_from_cols(b);
+                let dx = ctx.needs[0].then(|| input_grad(gr, &w, g));
+                let dw = ctx.needs[1].then(|| g.weight_as_cols(&weight_grad(a, gr, g)));
                 let db = (self.has_bias && ctx.needs[2])
                     .then(|| gr.reshape(&[g.n, g.o, g.oh * g.ow]).sum(2).sum(0));
                 vec![dx, dw, db]
             }
             // dx = T(dy, w), linear in each: d(dy) = conv(gr, w), d(w) = W(gr, dy).
-            Kind::InputGrad => vec![
-                ctx.needs[0].then(|| forward(gr, b, None, g)),
-                ctx.needs[1].then(|| weight_grad(gr, a, g)),
-                None,
-            ],
+            Kind::InputGrad => {
+                let w = g.weight_from_rows(b);
+                vec![
+                    ctx.needs[0].then(|| forward(gr, &w, None, g)),
+                    ctx.needs[1].then(|| g.weight_as_rows(&weight_grad(gr, a, g))),
+                    None,
+                ]
+            }
             Kind::WeightGrad { .. } => panic!(
                 "conv2d_weight_grad: second-order gradients through a weight gradient are not \
                  supported"
@@ -368,6 +392,224 @@ impl Op for ConvOp {
     }
 }
 
+impl Geom {
+    /// A weight `[o, cg, kh, kw]` laid out `[groups, cg·kh·kw, og]` (the forward product's).
+    fn weight_as_cols(&self, w: &Tensor) -> Tensor {
+        let k = self.cg() * self.kh * self.kw;
+        w.reshape(&[self.conv.groups, self.og(), k])
+            .transpose(1, 2)
+            .contiguous()
+    }
+    fn weight_from_cols(&self, w: &Tensor) -> Tensor {
+        w.transpose(1, 2).reshape(&self.w_shape())
+    }
+    /// A weight `[o, cg, kh, kw]` laid out `[groups, og·kh·kw, cg]` (the input gradient's).
+    fn weight_as_rows(&self, w: &Tensor) -> Tensor {
+        let (groups, og, cg, taps) = (self.conv.groups, self.og(), self.cg(), self.kh * self.kw);
+        w.reshape(&[groups, og, cg, taps])
+            .permute(&[0, 1, 3, 2])
+            .reshape(&[groups, og * taps, cg])
+    }
+    fn weight_from_rows(&self, w: &Tensor) -> Tensor {
+        let (groups, og, cg, taps) = (self.conv.groups, self.og(), self.cg(), self.kh * self.kw);
+        w.reshape(&[groups, og, taps, cg])
+            .permute(&[0, 1, 3, 2])
+            .reshape(&self.w_shape())
+    }
+}
+
+/// The column matrix of a convolution and its adjoint (see `cols/_cols.wgsl`): `Im2col`
+/// reads x `[n, c, h, w]` into `[groups, n·oh·ow, cg·kh·kw]`, `Col2im` sums such a matrix
+/// back into x's shape. Each is the other's backward rule.
+#[derive(Clone, Copy)]
+struct Cols {
+    to_cols: bool,
+    g: Geom,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct ColsParams {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    oh: u32,
+    ow: u32,
+    kh: u32,
+    kw: u32,
+    sh: u32,
+    sw: u32,
+    ph: u32,
+    pw: u32,
+    dh: u32,
+    dw: u32,
+    cg: u32,
+    rows: u32,
+}
+
+impl Geom {
+    fn cols_shape(&self) -> Vec<usize> {
+        vec![
+            self.conv.groups,
+            self.n * self.oh * self.ow,
+            self.cg() * self.kh * self.kw,
+        ]
+    }
+}
+
+impl Op for Cols {
+    fn name(&self) -> &'static str {
+        if self.to_cols { "im2col" } else { "col2im" }
+    }
+
+    fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
+        let g = &self.g;
+        let Conv {
+            stride: [sh, sw],
+            padding: [ph, pw],
+            dilation: [dh, dw],
+            ..
+        } = g.conv;
+        let (taps, cg) = (g.kh * g.kw, g.cg());
+        let out = &mut *outs[0];
+        out.fill(0.0);
+        for n in 0..g.n {
+            for ch in 0..g.c {
+                let (grp, c) = (ch / cg, ch % cg);
+                for t in 0..taps {
+                    for i in 0..g.oh {
+                        for j in 0..g.ow {
+                            let y = Geom::source(i, t / g.kw, sh, ph, dh, g.h);
+                            let x = Geom::source(j, t % g.kw, sw, pw, dw, g.w);
+                            if let (Some(y), Some(x)) = (y, x) {
+                                let xi = ((n * g.c + ch) * g.h + y) * g.w + x;
+                                let pixel = (grp * g.n + n) * g.oh * g.ow + i * g.ow + j;
+                                let ci = pixel * cg * taps + c * taps + t;
+                                if self.to_cols {
+                                    out[ci] = ins[0].values[xi];
+                                } else {
+                                    out[xi] += ins[0].values[ci];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
+        let g = &self.g;
+        let rows = if self.to_cols {
+            g.conv.groups * g.n * g.oh * g.ow
+        } else {
+            g.n * g.c * g.h
+        };
+        let u = |v: usize| u32::try_from(v).expect("convolution sizes fit u32");
+        let p = ColsParams {
+            n: u(g.n),
+            c: u(g.c),
+            h: u(g.h),
+            w: u(g.w),
+            oh: u(g.oh),
+            ow: u(g.ow),
+            kh: u(g.kh),
+            kw: u(g.kw),
+            sh: u(g.conv.stride[0]),
+            sw: u(g.conv.stride[1]),
+            ph: u(g.conv.padding[0]),
+            pw: u(g.conv.padding[1]),
+            dh: u(g.conv.dilation[0]),
+            dw: u(g.conv.dilation[1]),
+            cg: u(g.cg()),
+            rows: u(rows),
+        };
+        let shader = if self.to_cols { &IM2COL } else { &COL2IM };
+        Kernel::per_element(shader, &p, rows)
+    }
+
+    fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
+        let adjoint = Cols {
+            to_cols: !self.to_cols,
+            ..*self
+        };
+        vec![Some(adjoint.apply(ctx.grad))]
+    }
+}
+
+impl Cols {
+    fn apply(self, t: &Tensor) -> Tensor {
+        let shape = if self.to_cols {
+            self.g.cols_shape()
+        } else {
+            self.g.x_shape()
+        };
+        Tensor::record(self, &[t], shape)
+    }
+}
+
+/// The most elements one column matrix holds (64 MiB of f32, half the storage binding every
+/// adapter offers): batches whose columns would be larger are convolved in parts of whole
+/// images.
+const COLS_BUDGET: usize = 1 << 24;
+
+/// Images per part so that each part's column matrix fits [`COLS_BUDGET`] (at least one).
+fn images_per_part(g: &Geom) -> usize {
+    let per_image = g.c * g.kh * g.kw * g.oh * g.ow;
+    (COLS_BUDGET / per_image.max(1)).max(1)
+}
+
+/// `f` applied to parts of whole images of `t` (its first axis), the results joined.
+fn in_parts(t: &Tensor, g: Geom, f: impl Fn(&Tensor, Geom) -> Tensor) -> Tensor {
+    let per = images_per_part(&g);
+    if g.n <= per {
+        return f(t, g);
+    }
+    let parts: Vec<Tensor> = (0..g.n)
+        .step_by(per)
+        .map(|n0| {
+            let n = per.min(g.n - n0);
+            f(&t.narrow(0, n0, n), Geom { n, ..g })
+        })
+        .collect();
+    Tensor::concat(&parts.iter().collect::<Vec<_>>(), 0)
+}
+
+/// conv2d through column matrices: per group, the columns times the weight's transpose give y
+/// with its channels last (one batched matrix product on the matmul kernels), then one copy
+/// puts them in y's layout; every gradient follows from the ops' rules.
+fn forward_cols(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Tensor {
+    let wt = g.weight_as_cols(w);
+    let y = in_parts(x, g, |x, g| {
+        let (groups, og, plane) = (g.conv.groups, g.og(), g.oh * g.ow);
+        Cols { to_cols: true, g }
+            .apply(x)
+            .matmul(&wt)
+            .reshape(&[groups, g.n, plane, og])
+            .permute(&[1, 0, 3, 2])
+            .reshape(&g.y_shape())
+    });
+    match bias {
+        Some(b) => y + b.reshape(&[g.o, 1, 1]),
+        None => y,
+    }
+}
+
+/// conv2d's input gradient through column matrices: dx = col2im(dy · w), per group.
+fn input_grad_cols(dy: &Tensor, w: &Tensor, g: Geom) -> Tensor {
+    let w = g.weight_as_cols(w).transpose(1, 2);
+    in_parts(dy, g, |dy, g| {
+        let (groups, og, plane) = (g.conv.groups, g.og(), g.oh * g.ow);
+        let rows = dy
+            .reshape(&[g.n, groups, og, plane])
+            .permute(&[1, 0, 3, 2])
+            .reshape(&[groups, g.n * plane, og]);
+        Cols { to_cols: false, g }.apply(&rows.matmul(&w))
+    })
+}
+
+/// y = conv2d(x, w) + bias, w `[o, cg, kh, kw]`.
 fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Tensor {
     let op = ConvOp {
         kind: Kind::Forward,
@@ -378,27 +620,33 @@ fn forward(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Tensor {
         Some(b) => b.clone(),
         None => Tensor::empty(x.device()),
     };
-    Tensor::record(op, &[x, w, &bias], g.y_shape())
+    Tensor::record(op, &[x, &g.weight_as_cols(w), &bias], g.y_shape())
 }
 
+/// dx of conv2d for dy, w `[o, cg, kh, kw]` (conv_transpose2d of dy).
 fn input_grad(dy: &Tensor, w: &Tensor, g: Geom) -> Tensor {
     let op = ConvOp {
         kind: Kind::InputGrad,
         g,
         has_bias: false,
     };
-    Tensor::record(op, &[dy, w, &Tensor::empty(dy.device())], g.x_shape())
+    let empty = Tensor::empty(dy.device());
+    Tensor::record(op, &[dy, &g.weight_as_rows(w), &empty], g.x_shape())
 }
 
-/// The weight gradient, as a sum of slices each short enough for one kernel loop.
+/// dw of conv2d `[o, cg, kh, kw]` for x and dy, as a sum of slices each short enough for one
+/// kernel loop.
 fn weight_grad(x: &Tensor, dy: &Tensor, g: Geom) -> Tensor {
+    let dy_last = dy.permute(&[0, 2, 3, 1]).contiguous();
+    let (groups, k) = (g.conv.groups, g.cg() * g.kh * g.kw);
     let slice = |n0, n1, oh0, oh1| {
         let op = ConvOp {
             kind: Kind::WeightGrad { n0, n1, oh0, oh1 },
             g,
             has_bias: false,
         };
-        Tensor::record(op, &[x, dy, &Tensor::empty(x.device())], g.w_shape())
+        let empty = Tensor::empty(x.device());
+        Tensor::record(op, &[x, &dy_last, &empty], vec![groups, k, g.og()])
     };
     let plane = g.oh * g.ow;
     let mut parts = Vec::new();
@@ -415,10 +663,10 @@ fn weight_grad(x: &Tensor, dy: &Tensor, g: Geom) -> Tensor {
             }
         }
     }
-    parts
-        .into_iter()
-        .reduce(|sum, part| sum + part)
-        .unwrap_or_else(|| Tensor::zeros(x.device(), &g.w_shape()))
+    match parts.into_iter().reduce(|sum, part| sum + part) {
+        Some(cols) => g.weight_from_cols(&cols),
+        None => Tensor::zeros(x.device(), &g.w_shape()),
+    }
 }
 
 impl Tensor {
@@ -475,9 +723,12 @@ impl Tensor {
         };
         let taps = kh * kw;
         assert!(
-            g.cg() * taps <= MAX_LOOP && g.og() * taps <= MAX_LOOP && ow <= MAX_LOOP,
-            "{name}: {} input and {} output channels per group with a {kh}×{kw} kernel sum \
-             more than {MAX_LOOP} terms per output, more than one kernel loop runs",
+            g.cg() * taps <= MAX_LOOP
+                && g.og() * taps <= MAX_LOOP
+                && ow <= MAX_LOOP
+                && w * taps <= MAX_LOOP,
+            "{name}: {} input and {} output channels per group, a {kh}×{kw} kernel and an input \
+             {w} wide need kernel loops longer than {MAX_LOOP} iterations",
             g.cg(),
             g.og()
         );
@@ -500,6 +751,21 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn conv2d(&self, weight: &Tensor, bias: Option<&Tensor>, conv: Conv) -> Tensor {
+        self.conv2d_variant(weight, bias, conv, false)
+    }
+
+    /// [`Tensor::conv2d`] through the column matrix and the matmul kernels (`implicit` false,
+    /// what `conv2d` uses) or through the implicit-product kernels, which read the image in
+    /// place (the differential table checks both).
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn conv2d_variant(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        conv: Conv,
+        implicit: bool,
+    ) -> Tensor {
         assert!(
             conv.output_padding == [0, 0],
             "conv2d: output_padding {:?} is for conv_transpose2d only",
@@ -515,7 +781,11 @@ impl Tensor {
                 weight.shape()
             );
         }
-        forward(self, weight, bias, g)
+        if implicit {
+            forward(self, weight, bias, g)
+        } else {
+            forward_cols(self, weight, bias, g)
+        }
     }
 
     /// Transposed 2-D convolution (PyTorch's `conv_transpose2d`): the gradient of
@@ -533,6 +803,20 @@ impl Tensor {
     /// ```
     #[track_caller]
     pub fn conv_transpose2d(&self, weight: &Tensor, bias: Option<&Tensor>, conv: Conv) -> Tensor {
+        self.conv_transpose2d_variant(weight, bias, conv, false)
+    }
+
+    /// [`Tensor::conv_transpose2d`] through the column matrix (`implicit` false) or the
+    /// implicit-product kernels.
+    #[doc(hidden)]
+    #[track_caller]
+    pub fn conv_transpose2d_variant(
+        &self,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        conv: Conv,
+        implicit: bool,
+    ) -> Tensor {
         let (x, w) = (self.shape(), weight.shape());
         assert!(
             x.len() == 4 && w.len() == 4 && x[1] == w[0],
@@ -584,7 +868,11 @@ impl Tensor {
                 b.shape()
             );
         }
-        let y = input_grad(self, weight, g);
+        let y = if implicit {
+            input_grad(self, weight, g)
+        } else {
+            input_grad_cols(self, weight, g)
+        };
         match bias {
             Some(b) => y + b.reshape(&[c_out, 1, 1]),
             None => y,

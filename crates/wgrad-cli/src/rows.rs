@@ -422,12 +422,12 @@ pub fn cases() -> Vec<Case> {
         (&[1, 1, 1, 1], &[2, 1, 1, 1], Conv::default),
     ];
     for (xs, ws, conv) in convs {
-        let bias = x(&ws[..1]);
-        t.push(Case::new(
-            "conv2d",
-            vec![x(xs), x(ws), bias],
-            move |_, v| v[0].conv2d(&v[1], Some(&v[2]), conv()),
-        ));
+        for (op, implicit) in [("conv2d", false), ("conv2d_implicit", true)] {
+            let bias = x(&ws[..1]);
+            t.push(Case::new(op, vec![x(xs), x(ws), bias], move |_, v| {
+                v[0].conv2d_variant(&v[1], Some(&v[2]), conv(), implicit)
+            }));
+        }
     }
     t.push(Case::new(
         "conv2d",
@@ -448,12 +448,15 @@ pub fn cases() -> Vec<Case> {
         }),
     ];
     for (xs, ws, conv) in transposes {
-        let bias = x(&[ws[1] * conv().groups]);
-        t.push(Case::new(
-            "conv_transpose2d",
-            vec![x(xs), x(ws), bias],
-            move |_, v| v[0].conv_transpose2d(&v[1], Some(&v[2]), conv()),
-        ));
+        for (op, implicit) in [
+            ("conv_transpose2d", false),
+            ("conv_transpose2d_implicit", true),
+        ] {
+            let bias = x(&[ws[1] * conv().groups]);
+            t.push(Case::new(op, vec![x(xs), x(ws), bias], move |_, v| {
+                v[0].conv_transpose2d_variant(&v[1], Some(&v[2]), conv(), implicit)
+            }));
+        }
     }
     for (xs, k, s, p) in [
         (&[2, 3, 6, 6][..], 2, 2, 0),

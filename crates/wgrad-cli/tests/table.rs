@@ -100,8 +100,13 @@ fn every_kernel_file_has_a_row_in_the_differential_table() {
             ("strided_copy", _) => "contiguous".into(),
             ("normal_rows", _) => "randn_rows".into(),
             ("cartpole", _) => "cartpole_step".into(),
-            ("conv2d_input_grad", _) => "conv_transpose2d".into(),
-            ("conv2d_weight_grad", _) => "conv2d".into(),
+            ("conv2d", _) => "conv2d_implicit".into(),
+            ("conv2d_input_grad", _) => "conv_transpose2d_implicit".into(),
+            ("conv2d_weight_grad", _) => "conv2d_implicit".into(),
+            ("im2col" | "col2im", _) => "conv2d".into(),
+            ("batch_norm_stats" | "batch_norm_reduce" | "batch_norm_apply", _) => {
+                "batch_norm".into()
+            }
             (f, _) => f.into(),
         }
     };
