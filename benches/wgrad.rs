@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the default adapter: square matmuls, the products of an MLP's
-//! training step, elementwise add, a reduction and a whole MLP training step. The same figures,
+//! training step, convolutions forward and backward, elementwise add, a reduction and a whole
+//! MLP training step. The same figures,
 //! as a table with ceilings and peers, come from `wgrad bench`.
 //!
 //! `cargo bench` runs everything; `cargo bench -- matmul/1024` one figure.
@@ -9,7 +10,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use wgrad::nn::{self, Activation, Init, Module};
 use wgrad::optim::{Optimizer, Sgd};
-use wgrad::{Device, Tensor};
+use wgrad::{Conv, Device, Tensor};
 
 fn device() -> Device {
     Device::gpu().unwrap_or_else(|e| panic!("benchmarks need an adapter: {e}"))
@@ -61,6 +62,38 @@ fn matmul(c: &mut Criterion) {
     g.finish();
 }
 
+/// `examples/cnn.rs`'s second layer (32→64, 3×3, 14×14, batch 128) and a ResNet-like layer
+/// (64→64, 3×3, 56×56, batch 8), forward and forward + backward, in FLOPs of their products.
+fn convolution(c: &mut Criterion) {
+    let dev = device();
+    let mut g = c.benchmark_group("conv");
+    g.sample_size(10).warm_up_time(Duration::from_secs(1));
+    for (name, xs, ws) in [
+        ("cnn_conv2_b128", [128, 32, 14, 14], [64, 32, 3, 3]),
+        ("resnet_64_56x56_b8", [8, 64, 56, 56], [64, 64, 3, 3]),
+    ] {
+        let x = Tensor::rand(&dev, &xs).requires_grad_();
+        let w = Tensor::rand(&dev, &ws).requires_grad_();
+        let flops = 2 * (xs[0] * xs[2] * xs[3] * ws[0] * ws[1] * ws[2] * ws[3]) as u64;
+        let pad = Conv::default().padding(1);
+        g.throughput(Throughput::Elements(flops));
+        g.bench_function(format!("{name}_fwd"), |bench| {
+            bench.iter(|| synced(&dev, || x.conv2d(&w, None, pad)))
+        });
+        g.throughput(Throughput::Elements(3 * flops));
+        g.bench_function(format!("{name}_fwd_bwd"), |bench| {
+            bench.iter(|| {
+                synced(&dev, || {
+                    let y = x.conv2d(&w, None, pad);
+                    let grads = y.backward_with(Tensor::ones(&dev, y.shape()));
+                    grads.wrt(&x).sum_all() + grads.wrt(&w).sum_all()
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
 fn elementwise_and_reduce(c: &mut Criterion) {
     let dev = device();
     let n = 16 << 20;
@@ -100,5 +133,11 @@ fn training_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, matmul, elementwise_and_reduce, training_step);
+criterion_group!(
+    benches,
+    matmul,
+    convolution,
+    elementwise_and_reduce,
+    training_step
+);
 criterion_main!(benches);

@@ -9,7 +9,7 @@ use wgrad::nn::conv::{Conv2d, Flatten, MaxPool2d};
 use wgrad::nn::norm::BatchNorm2d;
 use wgrad::nn::{Activation, Init, Linear, Module, Sequential};
 use wgrad::optim::{Adam, Optimizer};
-use wgrad::{Device, Tensor};
+use wgrad::{Conv, Device, Tensor};
 
 /// |got − want| ≤ atol + rtol·|want| elementwise; the failure names the worst element.
 fn assert_close(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
@@ -37,6 +37,46 @@ fn convnet(dev: &Device) -> Sequential {
         .with(MaxPool2d::new(2))
         .with(Flatten)
         .with(Linear::new(dev, 8 * 14 * 14, 10, Init::TorchDefault))
+}
+
+/// PyTorch's layouts, by hand: x is `[n, c, h, w]`, conv2d's weight `[out, in, kh, kw]`,
+/// conv_transpose2d's `[in, out, kh, kw]`; values worked out on paper, on both backends.
+#[test]
+fn convolutions_read_pytorchs_layouts_as_worked_out_by_hand() {
+    for dev in std::iter::once(Device::cpu()).chain(common::gpu()) {
+        // Channel 0 holds 1..9, channel 1 is all 10.
+        let mut x: Vec<f32> = (1..=9).map(|v| v as f32).collect();
+        x.extend([10.0; 9]);
+        let x = Tensor::from_vec(&dev, x, &[1, 2, 3, 3]).unwrap();
+        // Output 0: channel 0's top-left tap plus channel 1's bottom-right; output 1: channel
+        // 0's top-right tap.
+        let w = Tensor::from_slice(
+            &dev,
+            &[
+                1., 0., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0., 0.,
+            ],
+            &[2, 2, 2, 2],
+        )
+        .unwrap();
+        let y = x.conv2d(&w, None, Conv::default()).to_vec().unwrap();
+        assert_eq!(
+            y,
+            [11., 12., 14., 15., 2., 3., 5., 6.],
+            "conv2d on {}",
+            dev.name()
+        );
+        // A transposed convolution with stride 2 stamps the kernel scaled by each input.
+        let x = Tensor::from_slice(&dev, &[1., 2., 3., 4.], &[1, 1, 2, 2]).unwrap();
+        let w = Tensor::from_slice(&dev, &[1., 10., 100., 1000.], &[1, 1, 2, 2]).unwrap();
+        let y = x
+            .conv_transpose2d(&w, None, Conv::default().stride(2))
+            .to_vec()
+            .unwrap();
+        let want = [
+            1., 10., 2., 20., 100., 1000., 200., 2000., 3., 30., 4., 40., 300., 3000., 400., 4000.,
+        ];
+        assert_eq!(y, want, "conv_transpose2d on {}", dev.name());
+    }
 }
 
 #[test]

@@ -12,6 +12,11 @@ static MAX: Shader = shader!(
     "pool/_max_pool2d.wgsl",
     "pool/max_pool2d.wgsl"
 );
+static MAX_TILED_BACKWARD: Shader = shader!(
+    "pool/max_pool2d_tiled_backward",
+    "pool/_max_pool2d.wgsl",
+    "pool/max_pool2d_tiled_backward.wgsl"
+);
 static MAX_BACKWARD: Shader = shader!(
     "pool/max_pool2d_backward",
     "pool/_max_pool2d.wgsl",
@@ -136,7 +141,12 @@ impl Op for MaxPoolBackward {
     }
     fn kernel(&self, _: &[&Layout], _: &Layout) -> Kernel {
         let p = &self.0;
-        Kernel::per_element(&MAX_BACKWARD, &p.params(), p.planes * p.h * p.w)
+        // Windows that tile the plane (PyTorch's default stride): one pass per input row.
+        if p.stride == p.kernel && p.padding == [0, 0] {
+            Kernel::per_element(&MAX_TILED_BACKWARD, &p.params(), p.planes * p.h)
+        } else {
+            Kernel::per_element(&MAX_BACKWARD, &p.params(), p.planes * p.h * p.w)
+        }
     }
 }
 
@@ -160,6 +170,12 @@ fn pool_geom(
     assert!(
         padding[0] * 2 <= kernel[0] && padding[1] * 2 <= kernel[1],
         "{name}: padding {padding:?} must be at most half the kernel {kernel:?}"
+    );
+    assert!(
+        x[3] * (kernel[0] + 1) <= crate::op::MAX_LOOP,
+        "{name}: rows of {} values with a kernel of {kernel:?} need kernel loops longer than {}",
+        x[3],
+        crate::op::MAX_LOOP
     );
     let len = |d: usize| {
         (x[2 + d] + 2 * padding[d])

@@ -1,5 +1,6 @@
-//! wgrad's own benchmark figures for `wgrad bench` and `benches/`: matmul GFLOP/s, elementwise
-//! and reduction GB/s, MLP training steps per second, host cost per recorded dispatch, and the
+//! wgrad's own benchmark figures for `wgrad bench` and `benches/`: matmul GFLOP/s, convolution
+//! GFLOP/s beside the matmul of the same product shape, elementwise and reduction GB/s, MLP and
+//! convnet training steps per second, host cost per recorded dispatch, and the
 //! host's own ceilings on a CPU-backed adapter (the `gemm` crate's f32 GEMM on the same cores,
 //! feature `ceiling`, and single-threaded memory bandwidth). Each is timed with the library's
 //! harness ([`wgrad::bench`]).
@@ -7,9 +8,11 @@
 use std::time::Instant;
 
 use wgrad::bench::{Figure, Work, calls_for, median};
-use wgrad::nn::{Activation, Init, Mlp, Module};
+use wgrad::nn::conv::{Conv2d, Flatten, MaxPool2d};
+use wgrad::nn::norm::BatchNorm2d;
+use wgrad::nn::{Activation, Dropout, Init, Linear, Mlp, Module, Sequential};
 use wgrad::optim::{Adam, Optimizer, Sgd};
-use wgrad::{Device, Result, Tensor, Variant};
+use wgrad::{Conv, Device, Result, Tensor, Variant};
 
 /// C = A·B for square f32 matrices of size `n`: `k` products queued, one sync, GFLOP/s.
 pub fn matmul(dev: &Device, n: usize, reps: usize, kernel: Variant) -> Result<Figure> {
@@ -144,6 +147,117 @@ pub fn mlp_step(
     };
     let mut f = Figure::new(
         format!("mlp step 784-256-256-10 b128 {optimizer} ({how})"),
+        "steps/s",
+        samples,
+    );
+    f.note = format!(
+        "{steps} steps per repetition; first step done {:.0} ms after model creation",
+        first * 1e3
+    );
+    Ok(f)
+}
+
+/// The convolutions `wgrad bench --only conv` times: `examples/cnn.rs`'s two layers at batch 128
+/// (the first, with one input channel, is a thin product) and a ResNet-like 3×3 64→64 layer on
+/// 56×56 at batch 8; each `(name, x, weight)`, stride 1, padding 1.
+pub const CONVS: [(&str, [usize; 4], [usize; 4]); 3] = [
+    ("cnn conv1 1→32 28x28 b128", [128, 1, 28, 28], [32, 1, 3, 3]),
+    (
+        "cnn conv2 32→64 14x14 b128",
+        [128, 32, 14, 14],
+        [64, 32, 3, 3],
+    ),
+    ("resnet 3x3 64→64 56x56 b8", [8, 64, 56, 56], [64, 64, 3, 3]),
+];
+
+/// The product shape (m, k, n) of a stride-1, padding-1 3×3 convolution of `x` by `w`: rows
+/// are output pixels, columns output channels, terms input channels × taps.
+pub fn conv_product(x: [usize; 4], w: [usize; 4]) -> (usize, usize, usize) {
+    (x[0] * x[2] * x[3], w[1] * w[2] * w[3], w[0])
+}
+
+/// conv2d of `x` by `w` (stride 1, padding 1), forward only or forward and backward (the input
+/// and the weight gradients: three products' worth of FLOPs), through the column matrices or
+/// the implicit-product kernels; GFLOP/s.
+pub fn conv(
+    dev: &Device,
+    (name, x, w): (&str, [usize; 4], [usize; 4]),
+    backward: bool,
+    implicit: bool,
+    reps: usize,
+) -> Result<Figure> {
+    dev.manual_seed(0);
+    let xt = Tensor::rand(dev, &x).requires_grad_();
+    let wt = Tensor::rand(dev, &w).requires_grad_();
+    let (m, k, n) = conv_product(x, w);
+    let flops = 2.0 * (m * k * n) as f64 * if backward { 3.0 } else { 1.0 };
+    let name = format!(
+        "conv {name} {}{}",
+        if backward { "fwd+bwd" } else { "fwd" },
+        if implicit { " (implicit)" } else { "" }
+    );
+    let pad = Conv::default().padding(1);
+    wgrad::bench::throughput(dev, &name, Work::Flops(flops), reps, || {
+        let y = xt.conv2d_variant(&wt, None, pad, implicit);
+        if backward {
+            let g = y.backward_with(Tensor::ones(dev, y.shape()));
+            g.wrt(&xt).sum_all() + g.wrt(&wt).sum_all()
+        } else {
+            y
+        }
+    })
+}
+
+/// Training steps per second of `examples/cnn.rs`'s default convnet (conv-bn-relu-pool 32 and
+/// 64, hidden 128, dropout 0.25) on batches of 128, Adam, the loss read at the end.
+pub fn cnn_step(dev: &Device, reps: usize) -> Result<Figure> {
+    let start = Instant::now();
+    dev.manual_seed(0);
+    let mut model = Sequential::new();
+    let (mut channels, mut side) = (1, 28);
+    for c in [32, 64] {
+        model.push(Conv2d::new(dev, channels, c, 3).padding(1).bias(false));
+        model.push(BatchNorm2d::new(dev, c));
+        model.push(Activation::Relu);
+        model.push(MaxPool2d::new(2));
+        (channels, side) = (c, side / 2);
+    }
+    model.push(Flatten);
+    model.push(Dropout::new(0.25));
+    model.push(Linear::new(
+        dev,
+        channels * side * side,
+        128,
+        Init::TorchDefault,
+    ));
+    model.push(Activation::Relu);
+    model.push(Dropout::new(0.25));
+    model.push(Linear::new(dev, 128, 10, Init::TorchDefault));
+    let mut opt = Adam::new(&model.params(), 1e-3);
+    let batch = 128;
+    let x = Tensor::rand(dev, &[batch, 1, 28, 28]);
+    let labels: Vec<f32> = (0..batch).map(|i| ((i * 7) % 10) as f32).collect();
+    let y = Tensor::from_vec(dev, labels, &[batch])?;
+    let mut step = |read: bool| -> Result<f32> {
+        let loss = model.forward(&x).cross_entropy(&y);
+        opt.step(&loss.backward())?;
+        if read { loss.item() } else { Ok(0.0) }
+    };
+    step(true)?;
+    let first = start.elapsed().as_secs_f64();
+    dev.wait_for_compiles();
+    step(true)?;
+    let steps = calls_for(1.0, || step(true).map(|_| ()))?.max(3);
+    let mut samples = Vec::new();
+    for _ in 0..reps {
+        let t = Instant::now();
+        for i in 0..steps {
+            step(i + 1 == steps)?;
+        }
+        samples.push(steps as f64 / t.elapsed().as_secs_f64());
+    }
+    let mut f = Figure::new(
+        "cnn step 32-64 conv-bn-relu-pool b128 adam",
         "steps/s",
         samples,
     );

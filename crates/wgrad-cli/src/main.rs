@@ -34,7 +34,8 @@ enum Command {
         /// Print one JSON object per figure instead of a table.
         #[arg(long)]
         json: bool,
-        /// Only these groups: matmul, shapes, mlp, add, sum, overhead, peak (comma separated).
+        /// Only these groups: matmul, shapes, conv, mlp, add, sum, overhead, peak (comma
+        /// separated).
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// Square matmul sizes.
@@ -328,6 +329,45 @@ fn bench(
                 Box::new(move || figures::matmul_shape(dev, name, mkn, t, reps, kernel)),
             ));
         }
+    }
+    if want("conv") {
+        for layer in figures::CONVS {
+            let (m, k, n) = figures::conv_product(layer.1, layer.2);
+            let matmul = format!("matmul of {}'s product {m}x{k}x{n}", layer.0);
+            // Each convolution beside the matmul of its product shape, measured just before it.
+            let reference = std::rc::Rc::new(std::cell::Cell::new(f64::NAN));
+            let r = reference.clone();
+            jobs.push((
+                matmul.clone(),
+                Box::new(move || {
+                    let f = figures::matmul_shape(
+                        dev,
+                        &matmul,
+                        (m, k, n),
+                        (false, false),
+                        reps,
+                        kernel,
+                    )?;
+                    r.set(f.value);
+                    Ok(f)
+                }),
+            ));
+            for (backward, implicit) in [(false, false), (true, false), (false, true)] {
+                let r = reference.clone();
+                jobs.push((
+                    format!("conv {}", layer.0),
+                    Box::new(move || {
+                        let mut f = figures::conv(dev, layer, backward, implicit, reps)?;
+                        f.ceiling = Some((r.get(), "matmul of the same product shape".into()));
+                        Ok(f)
+                    }),
+                ));
+            }
+        }
+        jobs.push((
+            "cnn step".into(),
+            Box::new(move || figures::cnn_step(dev, reps)),
+        ));
     }
     if want("mlp") {
         for (opt, every) in [("sgd", false), ("sgd", true), ("adam", false)] {
