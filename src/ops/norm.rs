@@ -1,21 +1,26 @@
 //! Normalisation, as PyTorch's `batch_norm` and `layer_norm`. Batch norm has its own kernels:
-//! the channel statistics (one workgroup per channel), the per-channel affine map, and the
-//! channel sums of its backward pass; each backward rule is written with them, so a training
+//! the channel statistics and the channel sums of its backward pass (each a pass over rows,
+//! then one over channels), and the per-channel affine map; each backward rule is written with them, so a training
 //! step's batch norm is a handful of dispatches. Shapes past their loop limits, and layer norm,
 //! are written with ordinary ops.
 
 use crate::Tensor;
 use crate::op::{BackwardCtx, Input, Kernel, Layout, MAX_LOOP, Op, Shader, shader};
 
-static STATS: Shader = shader!(
-    "norm/batch_norm_stats",
+static ROWS: Shader = shader!(
+    "norm/batch_norm_rows",
     "norm/_batch_norm.wgsl",
-    "norm/batch_norm_stats.wgsl"
+    "norm/batch_norm_rows.wgsl"
 );
-static REDUCE: Shader = shader!(
-    "norm/batch_norm_reduce",
+static GRAD_ROWS: Shader = shader!(
+    "norm/batch_norm_grad_rows",
     "norm/_batch_norm.wgsl",
-    "norm/batch_norm_reduce.wgsl"
+    "norm/batch_norm_grad_rows.wgsl"
+);
+static COMBINE: Shader = shader!(
+    "norm/batch_norm_combine",
+    "norm/_batch_norm.wgsl",
+    "norm/batch_norm_combine.wgsl"
 );
 static APPLY: Shader = shader!(
     "norm/batch_norm_apply",
@@ -30,15 +35,21 @@ struct Params {
     c: u32,
     l: u32,
     eps: f32,
+    mode: u32,
+    _pad: [u32; 3],
 }
 
-/// Which batch-norm kernel, over x `[n, c, l]`.
+/// Which batch-norm kernel, over x `[n, c, l]` (see `norm/_batch_norm.wgsl`).
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
-    /// (x) → stats `[2, c]`: mean and biased variance per channel.
+    /// (x) → partial `[n, c, 2]`: each row's Σ d and Σ d², d = x − x[0, c, 0].
+    Rows,
+    /// (x, stats, g) → partial `[n, c, 2]`: each row's Σ g and Σ g·x̂.
+    GradRows,
+    /// (partial of `Rows`, x) → stats `[2, c]`: mean and biased variance per channel.
     Stats,
-    /// (x, stats, g) → `[2, c]`: Σ g and Σ g·x̂ per channel.
-    Reduce,
+    /// (partial of `GradRows`, x) → `[2, c]`: Σ g and Σ g·x̂ per channel.
+    Sums,
     /// (x, stats, w, b) → y = x̂·w + b.
     Apply,
 }
@@ -60,61 +71,93 @@ impl BatchNorm {
     fn record(self, inputs: &[&Tensor]) -> Tensor {
         let shape = match self.kind {
             Kind::Apply => vec![self.n, self.c, self.l],
-            _ => vec![2, self.c],
+            Kind::Rows | Kind::GradRows => vec![self.n, self.c, 2],
+            Kind::Stats | Kind::Sums => vec![2, self.c],
         };
         Tensor::record(self, inputs, shape)
     }
 
-    /// Whether the kernels' loops fit: a reduction loops n·⌈l/256⌉ times, an affine row l.
+    /// The statistics of x `[n, c, l]`.
+    fn stats(self, x: &Tensor) -> Tensor {
+        let partial = self.with(Kind::Rows).record(&[x]);
+        self.with(Kind::Stats).record(&[&partial, x])
+    }
+
+    /// Σ g and Σ g·x̂ per channel.
+    fn sums(self, x: &Tensor, stats: &Tensor, g: &Tensor) -> Tensor {
+        let partial = self.with(Kind::GradRows).record(&[x, stats, g]);
+        self.with(Kind::Sums).record(&[&partial, x])
+    }
+
+    /// Whether the kernels' loops fit: a row loops l times, a channel n times.
     fn fits(n: usize, l: usize) -> bool {
-        n * l.div_ceil(256) + n <= MAX_LOOP && l <= MAX_LOOP
+        n <= MAX_LOOP && l <= MAX_LOOP
     }
 }
 
 impl Op for BatchNorm {
     fn name(&self) -> &'static str {
         match self.kind {
+            Kind::Rows => "batch_norm_rows",
+            Kind::GradRows => "batch_norm_grad_rows",
             Kind::Stats => "batch_norm_stats",
-            Kind::Reduce => "batch_norm_reduce",
+            Kind::Sums => "batch_norm_sums",
             Kind::Apply => "batch_norm_apply",
         }
     }
 
     fn cpu(&self, ins: &[Input], outs: &mut [&mut [f64]]) {
         let (n, c, l) = (self.n, self.c, self.l);
-        let at = |i: usize, ch: usize, j: usize| (i * c + ch) * l + j;
-        let count = (n * l) as f64;
         let eps = self.eps as f64;
         let out = &mut *outs[0];
-        for ch in 0..c {
-            let values = |t: &[f64]| -> Vec<f64> {
-                (0..n)
-                    .flat_map(|i| (0..l).map(move |j| (i, j)))
-                    .map(|(i, j)| t[at(i, ch, j)])
-                    .collect()
-            };
-            match self.kind {
-                Kind::Stats => {
-                    let x = values(ins[0].values);
-                    let mean = x.iter().sum::<f64>() / count;
-                    out[ch] = mean;
-                    out[c + ch] = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / count;
+        let row = |t: &'_ [f64], r: usize| -> Vec<f64> { t[r * l..(r + 1) * l].to_vec() };
+        match self.kind {
+            Kind::Rows => {
+                for r in 0..n * c {
+                    let shift = ins[0].values[(r % c) * l];
+                    let d: Vec<f64> = row(ins[0].values, r).iter().map(|v| v - shift).collect();
+                    out[2 * r] = d.iter().sum();
+                    out[2 * r + 1] = d.iter().map(|v| v * v).sum();
                 }
-                Kind::Reduce => {
-                    let (x, g) = (values(ins[0].values), values(ins[2].values));
-                    let (mean, var) = (ins[1].values[ch], ins[1].values[c + ch]);
-                    let r = 1.0 / (var + eps).sqrt();
-                    out[ch] = g.iter().sum();
-                    out[c + ch] = g.iter().zip(&x).map(|(g, x)| g * (x - mean) * r).sum();
+            }
+            Kind::GradRows => {
+                let stats = ins[1].values;
+                for r in 0..n * c {
+                    let ch = r % c;
+                    let rstd = 1.0 / (stats[c + ch] + eps).sqrt();
+                    let (x, g) = (row(ins[0].values, r), row(ins[2].values, r));
+                    out[2 * r] = g.iter().sum();
+                    out[2 * r + 1] = g
+                        .iter()
+                        .zip(&x)
+                        .map(|(g, x)| g * (x - stats[ch]) * rstd)
+                        .sum();
                 }
-                Kind::Apply => {
-                    let (mean, var) = (ins[1].values[ch], ins[1].values[c + ch]);
-                    let scale = ins[2].values[ch] / (var + eps).sqrt();
-                    for i in 0..n {
-                        for j in 0..l {
-                            let e = at(i, ch, j);
-                            out[e] = (ins[0].values[e] - mean) * scale + ins[3].values[ch];
-                        }
+            }
+            Kind::Stats | Kind::Sums => {
+                let partial = ins[0].values;
+                for ch in 0..c {
+                    let s1: f64 = (0..n).map(|i| partial[2 * (i * c + ch)]).sum();
+                    let s2: f64 = (0..n).map(|i| partial[2 * (i * c + ch) + 1]).sum();
+                    if self.kind == Kind::Stats {
+                        let count = (n * l) as f64;
+                        let d = s1 / count;
+                        out[ch] = ins[1].values[ch * l] + d;
+                        out[c + ch] = (s2 / count - d * d).max(0.0);
+                    } else {
+                        out[ch] = s1;
+                        out[c + ch] = s2;
+                    }
+                }
+            }
+            Kind::Apply => {
+                let stats = ins[1].values;
+                for r in 0..n * c {
+                    let ch = r % c;
+                    let scale = ins[2].values[ch] / (stats[c + ch] + eps).sqrt();
+                    let x = &ins[0].values[r * l..(r + 1) * l];
+                    for (y, x) in out[r * l..(r + 1) * l].iter_mut().zip(x) {
+                        *y = (x - stats[ch]) * scale + ins[3].values[ch];
                     }
                 }
             }
@@ -128,22 +171,31 @@ impl Op for BatchNorm {
             c: u(self.c),
             l: u(self.l),
             eps: self.eps,
+            mode: (self.kind == Kind::Sums) as u32,
+            _pad: [0; 3],
         };
+        let rows = self.n * self.c;
         match self.kind {
-            Kind::Stats => Kernel::new(&STATS, &p, self.c as u64),
-            Kind::Reduce => Kernel::new(&REDUCE, &p, self.c as u64),
-            Kind::Apply => Kernel::per_element(&APPLY, &p, self.n * self.c),
+            Kind::Rows => Kernel::per_element(&ROWS, &p, rows),
+            Kind::GradRows => Kernel::per_element(&GRAD_ROWS, &p, rows),
+            Kind::Stats | Kind::Sums => Kernel::per_element(&COMBINE, &p, self.c),
+            Kind::Apply => Kernel::per_element(&APPLY, &p, rows),
         }
     }
 
+    fn differentiable(&self) -> bool {
+        !matches!(self.kind, Kind::Rows | Kind::GradRows)
+    }
+
     fn backward(&self, ctx: &BackwardCtx) -> Vec<Option<Tensor>> {
-        let (x, g) = (&ctx.inputs[0], ctx.grad);
+        let g = ctx.grad;
         let (c, count) = (self.c, (self.n * self.l) as f32);
         match self.kind {
-            // d x = g_mean / m + g_var · 2 (x − mean) / m: the affine map with
+            // The statistics of x (input 1; input 0, the row sums, carries no gradient):
+            // d x = g_mean / m + g_var · 2 (x − mean) / m, the affine map with
             // w' = 2 g_var √(var + eps) / m and b' = g_mean / m.
             Kind::Stats => {
-                let stats = ctx.output;
+                let (x, stats) = (&ctx.inputs[1], ctx.output);
                 let (gm, gv) = (
                     g.narrow(0, 0, 1).reshape(&[c]),
                     g.narrow(0, 1, 1).reshape(&[c]),
@@ -151,13 +203,16 @@ impl Op for BatchNorm {
                 let sd = (stats.narrow(0, 1, 1).reshape(&[c]) + self.eps).sqrt();
                 let w = gv * sd * (2.0 / count);
                 let b = gm * (1.0 / count);
-                vec![Some(self.with(Kind::Apply).record(&[x, stats, &w, &b]))]
+                vec![
+                    None,
+                    Some(self.with(Kind::Apply).record(&[x, stats, &w, &b])),
+                ]
             }
             // y = x̂ w + b with x̂ = (x − mean) r, r = (var + eps)^−½:
             // d x = g w r (the affine map with mean 0 and shift 0), d mean = −w r Σ g,
             // d var = −½ w r² Σ g x̂, d w = Σ g x̂, d b = Σ g.
             Kind::Apply => {
-                let (stats, w) = (&ctx.inputs[1], &ctx.inputs[2]);
+                let (x, stats, w) = (&ctx.inputs[0], &ctx.inputs[1], &ctx.inputs[2]);
                 let var = stats.narrow(0, 1, 1).reshape(&[c]);
                 let dx = ctx.needs[0].then(|| {
                     let centred = Tensor::concat(&[&var.zeros_like(), &var], 0).reshape(&[2, c]);
@@ -167,14 +222,9 @@ impl Op for BatchNorm {
                 let sums = ctx.needs[1..]
                     .iter()
                     .any(|&n| n)
-                    .then(|| self.with(Kind::Reduce).record(&[x, stats, g]));
-                let (s1, s2) = match &sums {
-                    Some(s) => (
-                        Some(s.narrow(0, 0, 1).reshape(&[c])),
-                        Some(s.narrow(0, 1, 1).reshape(&[c])),
-                    ),
-                    None => (None, None),
-                };
+                    .then(|| self.sums(x, stats, g));
+                let part = |i: usize| sums.as_ref().map(|s| s.narrow(0, i, 1).reshape(&[c]));
+                let (s1, s2) = (part(0), part(1));
                 let dstats = ctx.needs[1].then(|| {
                     let r = (&var + self.eps).sqrt().recip();
                     let wr = w * &r;
@@ -189,7 +239,7 @@ impl Op for BatchNorm {
                     ctx.needs[3].then(|| s1.clone().expect("sums")),
                 ]
             }
-            Kind::Reduce => panic!("batch_norm_reduce: second-order gradients are not supported"),
+            _ => panic!("{}: second-order gradients are not supported", self.name()),
         }
     }
 }
@@ -271,14 +321,14 @@ impl Tensor {
             );
         }
         let op = BatchNorm {
-            kind: Kind::Stats,
+            kind: Kind::Apply,
             n,
             c,
             l,
             eps,
         };
         let stats = if training {
-            let stats = op.record(&[&x]);
+            let stats = op.stats(&x);
             if let (Some(rm), Some(rv)) = (running_mean, running_var) {
                 let _no_grad = self.device().no_grad();
                 let st = stats.detach();

@@ -104,9 +104,11 @@ fn every_kernel_file_has_a_row_in_the_differential_table() {
             ("conv2d_input_grad", _) => "conv_transpose2d_implicit".into(),
             ("conv2d_weight_grad", _) => "conv2d_implicit".into(),
             ("im2col" | "col2im", _) => "conv2d".into(),
-            ("batch_norm_stats" | "batch_norm_reduce" | "batch_norm_apply", _) => {
+            ("max_pool2d_tiled", _) => "max_pool2d".into(),
+            ("batch_norm_rows" | "batch_norm_grad_rows" | "batch_norm_combine", _) => {
                 "batch_norm".into()
             }
+            ("batch_norm_apply", _) => "batch_norm".into(),
             (f, _) => f.into(),
         }
     };
