@@ -6,6 +6,7 @@
 //!     cargo run --release --example gan
 //!     cargo run --release --example gan -- --plain                 # every stabiliser off
 //!     cargo run --release --example gan -- --epochs 30
+//!     cargo run --release --example gan -- --conv               # DCGAN-style networks
 //!     cargo run --release --example gan -- --quick
 //!
 //! Four stabilisers are on by default, each with a switch to turn it off:
@@ -73,6 +74,13 @@ struct Args {
     /// Hidden widths of the discriminator, comma separated.
     #[arg(long, default_value = "512,256", value_delimiter = ',', value_parser = positive::<usize>)]
     d_hidden: Vec<usize>,
+    /// DCGAN-style networks: a generator of transposed convolutions with batch norm and a
+    /// discriminator of strided convolutions (the stabilisers as for the MLPs).
+    #[arg(long)]
+    conv: bool,
+    /// Feature maps of the convolutional networks' first layer (the other has twice as many).
+    #[arg(long, default_value_t = 32, value_parser = positive::<usize>)]
+    width: usize,
     /// Old fakes kept in the history buffer (the discriminator sees `batch` of them per step).
     #[arg(long, default_value_t = 200, value_parser = positive::<usize>)]
     history: usize,
@@ -206,6 +214,7 @@ impl Task for Adversaries {
         let dev = &self.dev;
         let _no_grad = dev.no_grad();
         self.d.set_training(false);
+        self.g.set_training(false);
         // How the discriminator sees real test digits and fresh fakes, as a mean probability.
         let d_real = self
             .d
@@ -233,12 +242,13 @@ impl Task for Adversaries {
                 v.max_class_share() as f64,
             ));
         }
+        self.g.set_training(true);
         Ok(m)
     }
 
     fn params(&self) -> Vec<(String, Tensor)> {
-        let mut p = prefixed("generator", self.g.params());
-        p.extend(prefixed("discriminator", self.d.params()));
+        let mut p = prefixed("generator", self.g.state_dict());
+        p.extend(prefixed("discriminator", self.d.state_dict()));
         p
     }
 
@@ -333,33 +343,51 @@ fn run(args: Args, out: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
     };
 
     dev.manual_seed(args.seed);
-    let g = Generator::new(
-        &dev,
-        args.latent,
-        &args.g_hidden,
-        pixels,
-        Init::XavierUniform,
-    );
-    let d = Discriminator::new(
-        &dev,
-        pixels,
-        &args.d_hidden,
-        Init::XavierUniform,
-        DiscriminatorOptions {
-            dropout,
-            minibatch_variance,
-        },
-    );
+    let options = DiscriminatorOptions {
+        dropout,
+        minibatch_variance,
+    };
+    let (g, d) = if args.conv {
+        (
+            Generator::conv(&dev, args.latent, args.width),
+            Discriminator::conv(&dev, args.width, options),
+        )
+    } else {
+        (
+            Generator::new(
+                &dev,
+                args.latent,
+                &args.g_hidden,
+                pixels,
+                Init::XavierUniform,
+            ),
+            Discriminator::new(&dev, pixels, &args.d_hidden, Init::XavierUniform, options),
+        )
+    };
     let opt_g = Adam::new(&g.params(), args.lr).betas(0.5, 0.999);
     let opt_d = Adam::new(&d.params(), args.lr).betas(0.5, 0.999);
-    println!(
-        "generator {} → {:?} → {pixels}, discriminator {pixels}{} → {:?} → 1; Adam lr {}",
-        args.latent,
-        args.g_hidden,
-        if minibatch_variance { "+1" } else { "" },
-        args.d_hidden,
-        args.lr
-    );
+    if args.conv {
+        let w = args.width;
+        println!(
+            "generator {} → {}×7×7 → (transposed conv 4×4/2, batch norm, ReLU) {w}×14×14 → \
+             1×28×28 tanh; discriminator 1×28×28 → (conv 4×4/2, leaky ReLU) {w}×14×14 → \
+             (conv 4×4/2, batch norm, leaky ReLU) {}×7×7{} → 1; Adam lr {}",
+            args.latent,
+            2 * w,
+            2 * w,
+            if minibatch_variance { " +1" } else { "" },
+            args.lr
+        );
+    } else {
+        println!(
+            "generator {} → {:?} → {pixels}, discriminator {pixels}{} → {:?} → 1; Adam lr {}",
+            args.latent,
+            args.g_hidden,
+            if minibatch_variance { "+1" } else { "" },
+            args.d_hidden,
+            args.lr
+        );
+    }
     println!(
         "stabilisers: history buffer {}, dropout {}, label noise {}, minibatch variance {}",
         on_off(history, &format!("{} kept", args.history)),
@@ -385,9 +413,14 @@ fn run(args: Args, out: PathBuf) -> Result<(), Box<dyn std::error::Error>> {
         keep_going: args.keep_going,
         interrupt: Some(train::ctrl_c()?),
         fingerprint: format!(
-            "latent {} G {:?} D {:?} history {} dropout {dropout} flip {flip} smooth {smooth} \
+            "latent {} {}G {:?} D {:?} history {} dropout {dropout} flip {flip} smooth {smooth} \
              minibatch variance {minibatch_variance} judged {}",
             args.latent,
+            if args.conv {
+                format!("conv width {} ", args.width)
+            } else {
+                String::new()
+            },
             args.g_hidden,
             args.d_hidden,
             if history { args.history } else { 0 },

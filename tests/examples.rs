@@ -316,14 +316,18 @@ fn every_quick_mode_trains_and_logs_a_row_per_epoch_with_the_printed_figures() {
         ("autoencoder", 2),
         ("vae", 2),
         ("gan", 1),
+        ("gan-conv", 1),
         ("unit", 1),
     ] {
         let dir = scratch(&format!("quick-{name}"));
         let mut args = vec!["--quick", "--out", dir.to_str().expect("utf-8")];
-        if name == "gan" {
+        let (name, extra): (&str, &[&str]) = match name {
             // Whatever classifier the working tree holds is not this test's business.
-            args.push("--no-judge");
-        }
+            "gan" => ("gan", &["--no-judge"]),
+            "gan-conv" => ("gan", &["--no-judge", "--conv", "--train-size", "200"]),
+            other => (other, &[]),
+        };
+        args.extend(extra);
         let out = run(name, &args, &[]);
         let stdout = text(&out.stdout);
         if !out.status.success() {

@@ -501,3 +501,52 @@ fn the_gan_steps_the_same_on_the_gpu_and_the_cpu_reference() {
     let (g, c) = (gan_steps(&gpu, &data), gan_steps(&Device::cpu(), &data));
     compare("gan", &g, &c, 1e-4, 1e-3);
 }
+
+/// The DCGAN-style networks: 784-wide images in and out, PyTorch-style names with batch norm's
+/// buffers in the state, and a generator step that moves the generator through the frozen
+/// discriminator while the discriminator stays put.
+#[test]
+fn the_convolutional_gan_maps_noise_to_images_and_trains_through_the_discriminator() {
+    let dev = Device::cpu();
+    dev.manual_seed(4);
+    let g = Generator::conv(&dev, 8, 4);
+    let options = DiscriminatorOptions {
+        dropout: 0.0,
+        minibatch_variance: true,
+    };
+    let d = Discriminator::conv(&dev, 4, options);
+    let fake = g.sample(&dev, 3);
+    assert_eq!(fake.shape(), &[3, 784]);
+    let v = fake.to_vec().unwrap();
+    assert!(
+        v.iter().all(|x| x.abs() <= 1.0),
+        "a tanh output stays in [−1, 1]"
+    );
+    assert_eq!(d.forward(&fake).shape(), &[3, 1]);
+    let names: Vec<String> = d.state_dict().into_iter().map(|(n, _)| n).collect();
+    for want in ["features.1.weight", "features.4.running_var", "0.weight"] {
+        assert!(
+            names.iter().any(|n| n == want),
+            "{want} missing from {names:?}"
+        );
+    }
+    assert!(g.buffers().iter().any(|(n, _)| n == "2.running_mean"));
+    let before = |m: &dyn Module| -> Vec<Vec<f32>> {
+        m.params()
+            .iter()
+            .map(|(_, t)| t.to_vec().unwrap())
+            .collect()
+    };
+    let (g0, d0) = (before(&g), before(&d));
+    let mut opt = Adam::new(&g.params(), 1e-2);
+    let d_params = d.params();
+    set_trainable(&d_params, false);
+    opt.step(&generator_loss(&d, &g.sample(&dev, 4)).backward())
+        .unwrap();
+    set_trainable(&d_params, true);
+    assert!(
+        before(&g).iter().zip(&g0).all(|(a, b)| a != b),
+        "every generator parameter moved"
+    );
+    assert_eq!(before(&d), d0, "the discriminator's parameters stayed put");
+}

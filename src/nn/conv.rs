@@ -231,3 +231,23 @@ impl Module for Flatten {
         x.flatten_from(1)
     }
 }
+
+/// Give every sample a shape: `[n, ∏ shape] → [n, shape…]` (PyTorch's `Unflatten(1, shape)`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unflatten(pub Vec<usize>);
+
+impl Module for Unflatten {
+    #[track_caller]
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let want: usize = self.0.iter().product();
+        assert!(
+            x.rank() >= 1 && x.numel() == x.shape()[0] * want,
+            "Unflatten: input {:?} does not hold samples of shape {:?}",
+            x.shape(),
+            self.0
+        );
+        let mut shape = vec![x.shape()[0]];
+        shape.extend(&self.0);
+        x.reshape(&shape)
+    }
+}

@@ -13,12 +13,14 @@ use std::path::Path;
 pub use pca::Pca;
 pub use xcov::xcov;
 
+use super::conv::{Conv2d, ConvTranspose2d, Flatten, Unflatten};
+use super::norm::BatchNorm2d;
 use super::{
-    Activation, Init, Linear, Mlp, Module, Params, Sequential, kl_unit_gaussian, prefixed,
+    Activation, Dropout, Init, Linear, Mlp, Module, Params, Sequential, kl_unit_gaussian, prefixed,
 };
 use crate::error::{Error, Result};
 use crate::rng::Rng;
-use crate::{Device, Tensor};
+use crate::{Conv, Device, Tensor};
 
 // ----- pieces ------------------------------------------------------------------------------------
 
@@ -476,6 +478,43 @@ impl Generator {
     }
 }
 
+impl Generator {
+    /// A DCGAN-style generator of 28×28 images (flattened to 784, as [`Generator::new`]'s):
+    /// noise → linear to `2·width` maps of 7×7 → batch norm, ReLU → a transposed convolution
+    /// (4×4, stride 2) to `width` maps of 14×14 → batch norm, ReLU → one to 1 map of 28×28 →
+    /// tanh. Weights drawn from N(0, 0.02²) as in Radford et al.; batch norm starts at 1 and 0.
+    #[track_caller]
+    pub fn conv(device: &Device, latent: usize, width: usize) -> Generator {
+        assert!(
+            latent > 0 && width > 0,
+            "Generator::conv: latent {latent} and width {width} must be at least 1"
+        );
+        let dcgan = Init::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
+        let up = Conv::default().stride(2).padding(1);
+        let mut first = Linear::new(device, latent, 2 * width * 49, dcgan);
+        first.bias = None;
+        let mut mid = ConvTranspose2d::new(device, 2 * width, width, 4, up).bias(false);
+        mid.weight = dcgan.param(device, mid.weight.shape(), 1, 1);
+        let mut last = ConvTranspose2d::new(device, width, 1, 4, up);
+        last.weight = dcgan.param(device, last.weight.shape(), 1, 1);
+        let net = Sequential::new()
+            .with(first)
+            .with(Unflatten(vec![2 * width, 7, 7]))
+            .with(BatchNorm2d::new(device, 2 * width))
+            .with(Activation::Relu)
+            .with(mid)
+            .with(BatchNorm2d::new(device, width))
+            .with(Activation::Relu)
+            .with(last)
+            .with(Activation::Tanh)
+            .with(Flatten);
+        Generator { net, latent }
+    }
+}
+
 impl Module for Generator {
     #[track_caller]
     fn forward(&self, z: &Tensor) -> Tensor {
@@ -484,13 +523,25 @@ impl Module for Generator {
     fn params(&self) -> Params {
         self.net.params()
     }
+    fn buffers(&self) -> Params {
+        self.net.buffers()
+    }
+    fn state_dict(&self) -> Params {
+        self.net.state_dict()
+    }
+    fn set_training(&self, on: bool) {
+        self.net.set_training(on);
+    }
 }
 
 /// A GAN discriminator: images `[batch, input]` → `hidden…` → one logit per image ("real"),
 /// leaky ReLUs with optional dropout between layers, and optionally the minibatch-variance
 /// feature as one more input.
 pub struct Discriminator {
-    /// The layers (the first takes one more input with the minibatch-variance feature).
+    /// Convolutional layers from the images to a feature vector, or none (an MLP on pixels).
+    pub features: Option<Sequential>,
+    /// The layers after the features (the first takes one more input with the
+    /// minibatch-variance feature).
     pub net: Sequential,
     /// Whether the minibatch-variance feature is appended to every input.
     pub minibatch_variance: bool,
@@ -522,12 +573,56 @@ impl Discriminator {
         let first = input + usize::from(minibatch_variance);
         let widths: Vec<usize> = [&[first][..], hidden, &[1]].concat();
         Discriminator {
+            features: None,
             net: Mlp::new(&widths)
                 .activation(Activation::LeakyRelu(0.2))
                 .init(init)
                 .dropout(options.dropout)
                 .build(device),
             minibatch_variance,
+        }
+    }
+
+    /// A DCGAN-style discriminator of 28×28 images (flattened to 784): a 4×4 convolution with
+    /// stride 2 to `width` maps of 14×14 → leaky ReLU (0.2) → one to `2·width` maps of 7×7 →
+    /// batch norm → leaky ReLU, with the options' dropout after each; then the features (and
+    /// the minibatch-variance feature, when on) → one logit. Weights from N(0, 0.02²).
+    #[track_caller]
+    pub fn conv(device: &Device, width: usize, options: DiscriminatorOptions) -> Discriminator {
+        assert!(
+            width > 0,
+            "Discriminator::conv: width {width} must be at least 1"
+        );
+        let dcgan = Init::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
+        let mut first = Conv2d::new(device, 1, width, 4).stride(2).padding(1);
+        first.weight = dcgan.param(device, first.weight.shape(), 1, 1);
+        let mut second = Conv2d::new(device, width, 2 * width, 4)
+            .stride(2)
+            .padding(1)
+            .bias(false);
+        second.weight = dcgan.param(device, second.weight.shape(), 1, 1);
+        let mut features = Sequential::new()
+            .with(Unflatten(vec![1, 28, 28]))
+            .with(first)
+            .with(Activation::LeakyRelu(0.2));
+        if options.dropout > 0.0 {
+            features.push(Dropout::new(options.dropout));
+        }
+        features.push(second);
+        features.push(BatchNorm2d::new(device, 2 * width));
+        features.push(Activation::LeakyRelu(0.2));
+        if options.dropout > 0.0 {
+            features.push(Dropout::new(options.dropout));
+        }
+        features.push(Flatten);
+        let inputs = 2 * width * 49 + usize::from(options.minibatch_variance);
+        Discriminator {
+            features: Some(features),
+            net: Sequential::new().with(Linear::new(device, inputs, 1, dcgan)),
+            minibatch_variance: options.minibatch_variance,
         }
     }
 }
@@ -537,17 +632,43 @@ impl Module for Discriminator {
     /// pass real and generated samples in separate calls.
     #[track_caller]
     fn forward(&self, x: &Tensor) -> Tensor {
+        let h = match &self.features {
+            Some(f) => f.forward(x),
+            None => x.flatten_from(1),
+        };
         if self.minibatch_variance {
-            self.net.forward(&append_minibatch_variance(x))
+            self.net.forward(&append_minibatch_variance(&h))
         } else {
-            self.net.forward(&x.flatten_from(1))
+            self.net.forward(&h)
         }
     }
     fn params(&self) -> Params {
-        self.net.params()
+        self.parts(|m| m.params())
+    }
+    fn buffers(&self) -> Params {
+        self.parts(|m| m.buffers())
+    }
+    fn state_dict(&self) -> Params {
+        self.parts(|m| m.state_dict())
     }
     fn set_training(&self, on: bool) {
+        if let Some(f) = &self.features {
+            f.set_training(on);
+        }
         self.net.set_training(on);
+    }
+}
+
+impl Discriminator {
+    /// `get` of the feature layers (named `features.…`) and of the rest (named as they are, so
+    /// an MLP discriminator's names do not change).
+    fn parts(&self, get: impl Fn(&Sequential) -> Params) -> Params {
+        let mut p = match &self.features {
+            Some(f) => prefixed("features", get(f)),
+            None => Vec::new(),
+        };
+        p.extend(get(&self.net));
+        p
     }
 }
 
