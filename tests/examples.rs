@@ -489,7 +489,12 @@ fn resume_matches(name: &str, label: &str, args: &[&str], steps: usize) {
     );
     let second = go(with(&parts, &["--resume"]), &[]);
     assert!(second.contains("resumed from"), "{label}:\n{second}");
-    let file = format!("{name}.safetensors");
+    // The run's one checkpoint (named after the run: `cnn-mnist` for `cnn`).
+    let file = std::fs::read_dir(&*whole)
+        .expect("the run's folder")
+        .filter_map(|e| e.ok().map(|e| e.file_name()))
+        .find(|f| f.to_string_lossy().ends_with(".safetensors"))
+        .unwrap_or_else(|| panic!("{label}: no checkpoint in {}", whole.display()));
     let (a, b) = (tensors(&whole.join(&file)), tensors(&parts.join(&file)));
     assert_eq!(a.len(), b.len(), "{label}: different tensors");
     for ((na, sa, va), (nb, sb, vb)) in a.iter().zip(&b) {
@@ -552,6 +557,40 @@ fn a_unit_run_resumed_mid_epoch_keeps_its_place_in_domain_b_and_both_optimizers(
         &["--quick", "--train-size", "400", "--batch", "16"],
         20,
     );
+}
+
+#[test]
+fn a_convnet_resumed_mid_epoch_keeps_batch_norms_running_statistics() {
+    if !gpu_present() {
+        return;
+    }
+    let args = [
+        "--quick",
+        "--epochs",
+        "2",
+        "--train-size",
+        "256",
+        "--batch",
+        "32",
+        "--channels",
+        "4,8",
+        "--hidden",
+        "16",
+    ];
+    resume_matches("cnn", "cnn", &args, 10);
+    // The convolutional GAN: batch norm in both networks, two optimizers, the history buffer.
+    let args = [
+        "--quick",
+        "--conv",
+        "--width",
+        "4",
+        "--epochs",
+        "2",
+        "--train-size",
+        "200",
+        "--no-judge",
+    ];
+    resume_matches("gan", "gan-conv", &args, 3);
 }
 
 #[test]
