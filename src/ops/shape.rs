@@ -9,6 +9,8 @@ use crate::op::{BackwardCtx, Input, Kernel, Layout, Op, Shader, pack8, shader};
 use crate::shape::{broadcasts_to, numel, resolve_axis, split_at_axis};
 
 static STRIDED_COPY: Shader = shader!("shape/strided_copy", "shape/strided_copy.wgsl");
+static STRIDED_COPY_ROWS: Shader =
+    shader!("shape/strided_copy_rows", "shape/strided_copy_rows.wgsl");
 static PAD: Shader = shader!("shape/pad", "shape/pad.wgsl");
 static CONCAT: Shader = shader!("shape/concat", "shape/concat.wgsl");
 static GATHER_ROWS: Shader = shader!("shape/gather_rows", "shape/gather_rows.wgsl");
@@ -106,7 +108,13 @@ impl Op for Contiguous {
             shape: pack8(&x.shape, 1),
             strides: pack8(&x.strides, 0),
         };
-        Kernel::per_element(&STRIDED_COPY, &p, out.numel())
+        // Rows of 16 or more: one invocation per row (a row's loop must fit; see MAX_LOOP).
+        let len = x.shape.last().copied().unwrap_or(1);
+        if (16..=crate::op::MAX_LOOP).contains(&len) {
+            Kernel::per_element(&STRIDED_COPY_ROWS, &p, out.numel() / len)
+        } else {
+            Kernel::per_element(&STRIDED_COPY, &p, out.numel())
+        }
     }
     fn strided(&self) -> bool {
         true

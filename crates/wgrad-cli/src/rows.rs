@@ -326,6 +326,13 @@ pub fn cases() -> Vec<Case> {
     t.push(Case::new("contiguous", vec![x(&[3, 1])], |_, v| {
         v[0].broadcast_to(&[2, 3, 4]).contiguous()
     }));
+    // Rows of 16 or more are copied a row per invocation.
+    t.push(Case::new("contiguous", vec![x(&[4, 40, 3])], |_, v| {
+        v[0].permute(&[0, 2, 1]).contiguous()
+    }));
+    t.push(Case::new("contiguous", vec![x(&[70, 5])], |_, v| {
+        v[0].narrow(0, 3, 60).t().contiguous()
+    }));
     t.push(Case::new("add", vec![x(&[4, 6]), x(&[3, 4])], |_, v| {
         v[0].narrow(1, 2, 3).t() + &v[1]
     }));

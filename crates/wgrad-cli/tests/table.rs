@@ -97,7 +97,7 @@ fn every_kernel_file_has_a_row_in_the_differential_table() {
             ("subgroup", _) => "matmul_subgroup".into(),
             ("shared", _) => "matmul_shared".into(),
             ("scatter_add_rows", _) => "gather_rows".into(),
-            ("strided_copy", _) => "contiguous".into(),
+            ("strided_copy" | "strided_copy_rows", _) => "contiguous".into(),
             ("normal_rows", _) => "randn_rows".into(),
             ("cartpole", _) => "cartpole_step".into(),
             ("conv2d", _) => "conv2d_implicit".into(),
