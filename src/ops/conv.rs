@@ -395,10 +395,11 @@ impl Op for ConvOp {
 impl Geom {
     /// A weight `[o, cg, kh, kw]` laid out `[groups, cg·kh·kw, og]` (the forward product's).
     fn weight_as_cols(&self, w: &Tensor) -> Tensor {
-        let k = self.cg() * self.kh * self.kw;
-        w.reshape(&[self.conv.groups, self.og(), k])
-            .transpose(1, 2)
-            .contiguous()
+        self.weight_matrices(w).transpose(1, 2).contiguous()
+    }
+    /// A weight `[o, cg, kh, kw]` as one `[og, cg·kh·kw]` matrix per group (a view).
+    fn weight_matrices(&self, w: &Tensor) -> Tensor {
+        w.reshape(&[self.conv.groups, self.og(), self.cg() * self.kh * self.kw])
     }
     fn weight_from_cols(&self, w: &Tensor) -> Tensor {
         w.transpose(1, 2).reshape(&self.w_shape())
@@ -580,7 +581,8 @@ fn in_parts(t: &Tensor, g: Geom, f: impl Fn(&Tensor, Geom) -> Tensor) -> Tensor 
 /// with its channels last (one batched matrix product on the matmul kernels), then one copy
 /// puts them in y's layout; every gradient follows from the ops' rules.
 fn forward_cols(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Tensor {
-    let wt = g.weight_as_cols(w);
+    // The matmul reads the weight's transpose in place.
+    let wt = g.weight_matrices(w).transpose(1, 2);
     let y = in_parts(x, g, |x, g| {
         let (groups, og, plane) = (g.conv.groups, g.og(), g.oh * g.ow);
         Cols { to_cols: true, g }
@@ -598,7 +600,7 @@ fn forward_cols(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: Geom) -> Tenso
 
 /// conv2d's input gradient through column matrices: dx = col2im(dy · w), per group.
 fn input_grad_cols(dy: &Tensor, w: &Tensor, g: Geom) -> Tensor {
-    let w = g.weight_as_cols(w).transpose(1, 2);
+    let w = g.weight_matrices(w);
     in_parts(dy, g, |dy, g| {
         let (groups, og, plane) = (g.conv.groups, g.og(), g.oh * g.ow);
         let rows = dy
