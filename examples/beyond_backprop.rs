@@ -593,11 +593,7 @@ fn run(args: &Args, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .iter()
             .filter_map(|r| Some((r.epoch, r.get("val_error")?, r.get("test_error")?)))
             .collect();
-        let fa_angles = outcome
-            .epochs
-            .iter()
-            .filter_map(|r| r.get("fa_angle_deg"))
-            .collect();
+        let fa_angles = outcome.epoch_column("fa_angle_deg");
         results.push(RuleRun {
             rule,
             network,

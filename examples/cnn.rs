@@ -25,7 +25,6 @@ use wgrad::optim::{Adam, Optimizer, Schedule};
 use wgrad::progress::Bar;
 use wgrad::train::options::{output_dir, positive, probability};
 use wgrad::train::{self, Classifier, Config};
-use wgrad::viz::Scale;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Data {
@@ -293,35 +292,7 @@ fn run(args: Args, out: PathBuf, name: &str) -> Result<(), Box<dyn std::error::E
         })
         .collect();
     wgrad::viz::save_image_grid(&matrix, &shares, classes, classes, 1, 24)?;
-    let loss: Vec<f32> = outcome
-        .steps
-        .iter()
-        .filter_map(|r| r.get("train_loss"))
-        .map(|v| v as f32)
-        .collect();
-    let acc: Vec<f32> = outcome
-        .epochs
-        .iter()
-        .filter_map(|r| r.get("test_accuracy"))
-        .map(|v| 100.0 * v as f32)
-        .collect();
-    let (loss_png, acc_png) = (out.join("loss.png"), out.join("accuracy.png"));
-    wgrad::viz::save_line_chart(
-        &loss_png,
-        "convnet training loss (mean per logging interval)",
-        "training step",
-        config.log_every as f32,
-        &[("cross-entropy", &loss)],
-        Scale::Log,
-    )?;
-    wgrad::viz::save_line_chart(
-        &acc_png,
-        "test accuracy (%) after each epoch",
-        "epoch",
-        1.0,
-        &[("test", &acc)],
-        Scale::Linear,
-    )?;
+    let (loss_png, acc_png) = outcome.save_classifier_curves(&out, "convnet", config.log_every)?;
     println!(
         "\nsaved {}, {}, {}, {}, {} and {}",
         config

@@ -20,7 +20,6 @@ use wgrad::optim::{Adam, Optimizer, Rprop, Schedule, Sgd};
 use wgrad::progress::Bar;
 use wgrad::train::options::{existing_dir, output_dir, positive, probability};
 use wgrad::train::{self, Classifier, Config};
-use wgrad::viz::Scale;
 
 #[derive(Parser)]
 #[command(
@@ -202,35 +201,7 @@ fn run(
     let outcome = train::fit(&mut task, &train, &config, &mut Bar::new())?;
 
     // The curves, from the rows of steps.csv and metrics.csv.
-    let loss: Vec<f32> = outcome
-        .steps
-        .iter()
-        .filter_map(|r| r.get("train_loss"))
-        .map(|v| v as f32)
-        .collect();
-    let acc: Vec<f32> = outcome
-        .epochs
-        .iter()
-        .filter_map(|r| r.get("test_accuracy"))
-        .map(|v| 100.0 * v as f32)
-        .collect();
-    let (loss_png, acc_png) = (out.join("loss.png"), out.join("accuracy.png"));
-    wgrad::viz::save_line_chart(
-        &loss_png,
-        "mnist training loss (mean per logging interval)",
-        "training step",
-        config.log_every as f32,
-        &[("cross-entropy", &loss)],
-        Scale::Log,
-    )?;
-    wgrad::viz::save_line_chart(
-        &acc_png,
-        "test accuracy (%) after each epoch",
-        "epoch",
-        1.0,
-        &[("test", &acc)],
-        Scale::Linear,
-    )?;
+    let (loss_png, acc_png) = outcome.save_classifier_curves(&out, "mnist", config.log_every)?;
     println!(
         "saved {}, {}, {} and {}",
         config

@@ -336,10 +336,9 @@ fn run(
     }
     if root {
         let acc: Vec<f32> = outcome
-            .epochs
+            .epoch_column("test_accuracy")
             .iter()
-            .filter_map(|r| r.get("test_accuracy"))
-            .map(|v| 100.0 * v as f32)
+            .map(|&a| (100.0 * a) as f32)
             .collect();
         if let Some(last) = acc.last() {
             println!("test accuracy after {epochs} epochs: {last:.2}%");

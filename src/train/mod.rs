@@ -305,6 +305,53 @@ pub struct Outcome {
     pub interrupted: bool,
 }
 
+impl Outcome {
+    /// Column `name` of the epoch rows, in order (rows without it skipped).
+    pub fn epoch_column(&self, name: &str) -> Vec<f64> {
+        self.epochs.iter().filter_map(|r| r.get(name)).collect()
+    }
+
+    /// Column `name` of the step rows (one per logging interval), in order.
+    pub fn step_column(&self, name: &str) -> Vec<f64> {
+        self.steps.iter().filter_map(|r| r.get(name)).collect()
+    }
+
+    /// A classifier's two curves as PNGs in `dir`: `loss.png`, the training loss per logging
+    /// interval of `log_every` steps (log scale, titled `"{what} training loss …"`), and
+    /// `accuracy.png`, the test accuracy after each epoch. Returns their paths.
+    #[cfg(feature = "viz")]
+    pub fn save_classifier_curves(
+        &self,
+        dir: &Path,
+        what: &str,
+        log_every: usize,
+    ) -> Result<(PathBuf, PathBuf)> {
+        let f32s = |v: Vec<f64>, scale: f64| -> Vec<f32> {
+            v.into_iter().map(|x| (scale * x) as f32).collect()
+        };
+        let loss = f32s(self.step_column("train_loss"), 1.0);
+        let acc = f32s(self.epoch_column("test_accuracy"), 100.0);
+        let (loss_png, acc_png) = (dir.join("loss.png"), dir.join("accuracy.png"));
+        crate::viz::save_line_chart(
+            &loss_png,
+            &format!("{what} training loss (mean per logging interval)"),
+            "training step",
+            log_every as f32,
+            &[("cross-entropy", &loss)],
+            crate::viz::Scale::Log,
+        )?;
+        crate::viz::save_line_chart(
+            &acc_png,
+            "test accuracy (%) after each epoch",
+            "epoch",
+            1.0,
+            &[("test", &acc)],
+            crate::viz::Scale::Linear,
+        )?;
+        Ok((loss_png, acc_png))
+    }
+}
+
 /// A flag raised by Ctrl-C (SIGINT), for [`Config::interrupt`]: the first Ctrl-C asks the loop
 /// to save and stop at the next step boundary, a second one ends the process at once (exit
 /// code 130). The handler is installed once per process; later calls return the same flag.
